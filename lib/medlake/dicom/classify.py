@@ -72,7 +72,7 @@ def looks_like_raw_dataset(data: bytes) -> bool:
 
     Examples
     --------
-    >>> looks_like_raw_dataset(bytes.fromhex("08000500") + b"CS")
+    >>> looks_like_raw_dataset(bytes.fromhex("0800050043530a00") + b"ISO_IR 100")
     True
     >>> looks_like_raw_dataset(b"hello world")
     False
@@ -99,7 +99,7 @@ def rejection_for(error: Exception, doing: str) -> Rejection:
 
     Examples
     --------
-    >>> rejection_for(EOFError(), "parse the data set").reason
+    >>> str(rejection_for(EOFError(), "parse the data set").reason)
     'truncated'
     """
     kind = type(error).__name__
