@@ -1,0 +1,74 @@
+"""What every job's ``main`` shares: logging, configuration, the session, errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import TYPE_CHECKING, Callable
+
+from medlake.config import MedlakeConfig, load_config
+from medlake.errors import ConfigError, MedlakeError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from medlake.runs import RunSummary
+
+__all__ = ["EXIT_BAD_ARGUMENTS", "EXIT_FAILED", "EXIT_OK", "configure_logging", "run_job"]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
+
+LOGGER = logging.getLogger(__name__)
+
+
+def configure_logging() -> None:
+    """Log medlake's stage lines at INFO and everything else at WARNING, on stderr."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("medlake").setLevel(logging.INFO)
+
+
+def run_job(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    body: Callable[["SparkSession", MedlakeConfig, argparse.Namespace], "RunSummary"],
+    *,
+    summary_stream: str = "stdout",
+) -> int:
+    """Parse arguments, build the session, run ``body`` and map the outcome to an exit code.
+
+    Returns 0 on success, 1 when the job failed (the reason on stderr), 2 for bad arguments or
+    configuration. The summary's one line goes to ``summary_stream``.
+    """
+    configure_logging()
+    args = parser.parse_args(argv)  # exits 2 on bad arguments
+    from medlake.session import build_session
+
+    try:
+        config = load_config()
+        spark = build_session(config)
+    except ConfigError as error:
+        print(f"medlake: {error}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    except MedlakeError as error:
+        print(f"medlake: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        summary = body(spark, config, args)
+    except ConfigError as error:
+        print(f"medlake: {error}", file=sys.stderr)
+        return EXIT_BAD_ARGUMENTS
+    except MedlakeError as error:
+        print(f"medlake: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:  # Spark and library errors: their first line, not a stack trace
+        first_line = (str(error).strip().splitlines() or [""])[0][:500]
+        print(f"medlake: the job failed: {type(error).__name__}: {first_line}", file=sys.stderr)
+        LOGGER.debug("Job failure", exc_info=True)
+        return EXIT_FAILED
+    finally:
+        sys.stdout.flush()
+        spark.stop()
+    print(summary.one_line(), file=sys.stdout if summary_stream == "stdout" else sys.stderr)
+    return EXIT_OK if summary.status == "succeeded" else EXIT_FAILED

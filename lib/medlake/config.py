@@ -1,0 +1,159 @@
+"""Configuration: a profile from ``conf/<profile>.yaml`` plus environment overrides, loaded once.
+
+``MEDLAKE_PROFILE`` picks the profile (default ``local``); ``MEDLAKE_HOME`` overrides the profile's
+``home``, the root of everything a run writes on the embedded default. A relative ``home`` in a
+profile is relative to the project's root, so a cron line behaves like a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from medlake.errors import ConfigError
+
+__all__ = ["DicomConfig", "FhirConfig", "MedlakeConfig", "TableConfig", "load_config"]
+
+_URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+@dataclass(frozen=True)
+class FhirConfig:
+    """FHIR ingest settings."""
+
+    #: A run fails (exit 1) when more than this fraction of its records is quarantined.
+    max_quarantined_fraction: float = 1.0
+    #: Validate resources with fhir.resources (R4B models) on executors.
+    validate: bool = False
+
+
+@dataclass(frozen=True)
+class DicomConfig:
+    """DICOM ingest and transcoding settings."""
+
+    datastore_id: str = "00000000000000000000000000000000"
+    #: Files larger than this are recorded as too large instead of read (Spark's binary limit is 2 GiB).
+    max_file_bytes: int = 1 << 30
+    #: Values above this many bytes become BulkDataURIs in the DICOM JSON instead of being inlined.
+    bulk_data_threshold: int = 1024
+    #: Quarantine instances whose text could not be decoded by their Specific Character Set.
+    quarantine_charset_errors: bool = True
+    #: Upper bound of raw pixel bytes one transcoding task holds.
+    max_task_pixel_bytes: int = 64 << 20
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    """Delta table properties medlake relies on for time travel and erasure."""
+
+    log_retention: str = "interval 30 days"
+    deleted_file_retention: str = "interval 7 days"
+
+
+@dataclass(frozen=True)
+class MedlakeConfig:
+    """Everything a job needs to know about where it runs; frozen, built by :func:`load_config`."""
+
+    profile: str
+    home: str
+    master: str | None
+    embedded_metastore: bool
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+    fhir: FhirConfig = field(default_factory=FhirConfig)
+    dicom: DicomConfig = field(default_factory=DicomConfig)
+    tables: TableConfig = field(default_factory=TableConfig)
+
+    @property
+    def warehouse_dir(self) -> str:
+        """Where managed Delta tables live."""
+        return f"{self.home.rstrip('/')}/warehouse"
+
+    def path(self, *parts: str) -> str:
+        """Return a location under ``home`` (reports, HTJ2K outputs, checkpoints)."""
+        return "/".join([self.home.rstrip("/"), *parts])
+
+
+def _conf_dir() -> Path:
+    from medlake.spark_defaults import project_root
+
+    return Path(os.environ.get("MEDLAKE_CONF_DIR") or project_root() / "conf")
+
+
+def _absolute_home(home: str) -> str:
+    if _URI_SCHEME.match(home):
+        return home
+    from medlake.spark_defaults import project_root
+
+    path = Path(home).expanduser()
+    return str(path if path.is_absolute() else (project_root() / path).resolve())
+
+
+def _section(raw: Mapping[str, Any], name: str, cls: type) -> Any:
+    values = raw.get(name) or {}
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(
+            f"Unable to load the profile as section '{name}' has unknown keys {sorted(unknown)}; "
+            f"known keys are {sorted(known)}"
+        )
+    return cls(**values)
+
+
+def load_config(profile: str | None = None, environ: Mapping[str, str] | None = None) -> MedlakeConfig:
+    """Load ``conf/<profile>.yaml`` and apply the environment's overrides.
+
+    Parameters
+    ----------
+    profile
+        Profile name; defaults to ``MEDLAKE_PROFILE`` or ``local``.
+    environ
+        The environment to read overrides from; defaults to ``os.environ``.
+
+    Returns
+    -------
+    The frozen configuration.
+
+    Raises
+    ------
+    ConfigError
+        If the profile does not exist, is not valid YAML or has unknown keys.
+
+    Examples
+    --------
+    >>> config = load_config("local", environ={"MEDLAKE_HOME": "/tmp/medlake-doc"})
+    >>> config.home, config.warehouse_dir
+    ('/tmp/medlake-doc', '/tmp/medlake-doc/warehouse')
+    """
+    env = os.environ if environ is None else environ
+    name = profile or env.get("MEDLAKE_PROFILE") or "local"
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ConfigError(f"Unable to load profile {name!r} as profile names are letters, digits, '-' and '_'")
+    path = _conf_dir() / f"{name}.yaml"
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"Unable to load profile {name!r} as {path} does not exist") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"Unable to load profile {name!r} as {path} is not valid YAML: {error}") from None
+    known = {"home", "master", "metastore", "spark", "fhir", "dicom", "tables"}
+    if unknown := set(raw) - known:
+        raise ConfigError(f"Unable to load profile {name!r} as it has unknown keys {sorted(unknown)}")
+    metastore = raw.get("metastore", "embedded")
+    if metastore not in ("embedded", "external"):
+        raise ConfigError(f"Unable to load profile {name!r} as metastore must be 'embedded' or 'external', not {metastore!r}")
+    return MedlakeConfig(
+        profile=name,
+        home=_absolute_home(env.get("MEDLAKE_HOME") or raw.get("home") or "lakehouse"),
+        master=raw.get("master"),
+        embedded_metastore=metastore == "embedded",
+        spark_conf={str(key): str(value) for key, value in (raw.get("spark") or {}).items()},
+        fhir=_section(raw, "fhir", FhirConfig),
+        dicom=_section(raw, "dicom", DicomConfig),
+        tables=_section(raw, "tables", TableConfig),
+    )

@@ -1,0 +1,85 @@
+"""Quarantine: one schema and one set of reasons for every record or file that could not be loaded."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from medlake.config import TableConfig
+from medlake.tables import WriteResult, create_table, merge_into
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+__all__ = ["PositionKind", "QuarantineReason", "quarantine_schema", "write_quarantine"]
+
+
+class QuarantineReason(StrEnum):
+    """Stable reason categories; tests and users filter on these values, not on the wording."""
+
+    # FHIR records
+    INVALID_JSON = "invalid_json"
+    NOT_A_RESOURCE = "not_a_resource"
+    UNKNOWN_RESOURCE_TYPE = "unknown_resource_type"
+    MISSING_ID = "missing_id"
+    SCHEMA_ROUNDTRIP_MISMATCH = "schema_roundtrip_mismatch"
+    VALUE_TOO_LARGE = "value_too_large"
+    VALIDATION_FAILED = "validation_failed"
+    # DICOM files and frames
+    NOT_DICOM = "not_dicom"
+    TRUNCATED = "truncated"
+    BAD_VR_OR_LENGTH = "bad_vr_or_length"
+    UNREADABLE_FILE_META = "unreadable_file_meta"
+    DEFLATE_ERROR = "deflate_error"
+    MISSING_SOP_INSTANCE_UID = "missing_sop_instance_uid"
+    MISSING_STUDY_INSTANCE_UID = "missing_study_instance_uid"
+    MISSING_SERIES_INSTANCE_UID = "missing_series_instance_uid"
+    CHARSET_DECODE_FAILED = "charset_decode_failed"
+    FILE_TOO_LARGE = "file_too_large"
+    SOURCE_CHANGED = "source_changed"
+    PIXEL_DECODE_FAILED = "pixel_decode_failed"
+    ENCODE_FAILED = "encode_failed"
+    VERIFICATION_FAILED = "verification_failed"
+
+
+class PositionKind(StrEnum):
+    """What a quarantine row's ``position`` counts."""
+
+    LINE = "line"
+    BYTE_OFFSET = "byte_offset"
+    BUNDLE_ENTRY = "bundle_entry"
+    FILE = "file"
+    FRAME = "frame"
+
+
+def quarantine_schema() -> "StructType":
+    """Return the schema shared by ``fhir.quarantine`` and ``dicom.quarantine``."""
+    from pyspark.sql.types import LongType, StringType, StructField, StructType, TimestampType
+
+    return StructType([
+        StructField("source_uri", StringType(), False, {"comment": "The input file"}),
+        StructField("position", LongType(), False,
+                    {"comment": "Line number, byte offset, Bundle entry index or frame number"}),
+        StructField("position_kind", StringType(), False, {"comment": "What position counts"}),
+        StructField("reason", StringType(), False, {"comment": "Stable reason category (QuarantineReason)"}),
+        StructField("detail", StringType(), True, {"comment": "Why, in words; never patient data"}),
+        StructField("raw_text", StringType(), True, {"comment": "The record's exact text (FHIR)"}),
+        StructField("content_hash", StringType(), True, {"comment": "SHA-256 of the record or file"}),
+        StructField("run_id", StringType(), False, {"comment": "The run that quarantined it"}),
+        StructField("quarantined_at", TimestampType(), False),
+    ])
+
+
+def write_quarantine(spark: "SparkSession", table: str, rows: "DataFrame", settings: TableConfig) -> WriteResult:
+    """Merge quarantine rows into ``table``, keyed by source, position and reason.
+
+    A rerun over the same input finds the same keys with the same content and changes nothing.
+    """
+    create_table(spark, table, quarantine_schema(), settings=settings,
+                 comment="Inputs that could not be loaded, with the reason")
+    ordered = rows.select(*quarantine_schema().fieldNames())
+    return merge_into(
+        spark, table, ordered, ["source_uri", "position", "position_kind", "reason"],
+        compare=["detail", "raw_text", "content_hash"],
+    )

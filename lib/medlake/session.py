@@ -1,0 +1,97 @@
+"""The one place that creates SparkSessions: Delta Lake, the catalog and the profile's settings."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+from medlake.config import MedlakeConfig
+from medlake.errors import MetastoreLockedError
+from medlake.spark_defaults import session_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["build_session", "check_metastore_free"]
+
+LOGGER = logging.getLogger(__name__)
+
+_LOCKED_MESSAGE = (
+    "Unable to open the embedded metastore under {home} as another process (an open notebook or a "
+    "running job) holds it; wait for that process to end or close it, or set MEDLAKE_HOME to another "
+    "directory, or use a profile with an external metastore"
+)
+
+
+def check_metastore_free(config: MedlakeConfig) -> None:
+    """Raise MetastoreLockedError at once if another JVM holds the embedded Derby metastore.
+
+    Derby keeps an exclusive file lock on ``metastore_db/dbex.lck`` while a process has the database
+    open; a failed non-blocking lock attempt here means the job would otherwise hang or fail deep
+    inside Hive with a stack trace.
+    """
+    if not config.embedded_metastore or "://" in config.home:
+        return
+    lock_file = Path(config.home) / "metastore_db" / "dbex.lck"
+    if not lock_file.exists():
+        return
+    with open(lock_file, "a") as handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise MetastoreLockedError(_LOCKED_MESSAGE.format(home=config.home)) from None
+        fcntl.lockf(handle, fcntl.LOCK_UN)
+
+
+def _is_derby_lock_error(error: BaseException) -> bool:
+    text = str(error)
+    return "XSDB6" in text or "Another instance of Derby" in text
+
+
+def build_session(config: MedlakeConfig, extra_conf: Mapping[str, str] | None = None) -> "SparkSession":
+    """Build (or join) the SparkSession with Delta Lake, the metastore and the profile's settings.
+
+    Under ``spark-submit`` the master given on its command line wins over the profile's.
+    Settings in ``extra_conf`` are applied last.
+
+    Parameters
+    ----------
+    config
+        The loaded configuration.
+    extra_conf
+        Caller settings, applied after medlake's and the profile's.
+
+    Returns
+    -------
+    A SparkSession whose catalog has been opened (so a locked metastore fails here).
+
+    Raises
+    ------
+    MetastoreLockedError
+        If another process holds the embedded Derby metastore.
+    """
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
+
+    check_metastore_free(config)
+    if config.embedded_metastore and "://" not in config.home:
+        os.makedirs(config.home, exist_ok=True)
+    builder = SparkSession.builder
+    if config.master and not SparkConf().contains("spark.master"):
+        builder = builder.master(config.master)
+    for key, value in {**session_settings(config), **(extra_conf or {})}.items():
+        builder = builder.config(key, value)
+    spark = builder.enableHiveSupport().getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    try:
+        spark.sql("SHOW DATABASES").collect()
+    except Exception as error:  # py4j and Spark wrap Derby's error several levels deep
+        if _is_derby_lock_error(error):
+            spark.stop()
+            raise MetastoreLockedError(_LOCKED_MESSAGE.format(home=config.home)) from None
+        raise
+    LOGGER.info("Spark %s session ready (profile %s)", spark.version, config.profile)
+    return spark

@@ -1,0 +1,223 @@
+"""The Spark settings every medlake session needs, in one PySpark-free place.
+
+``medlake.session.build_session``, ``spark-submit.sh`` and the test fixture all take their Delta
+Lake, catalog, metastore and Python settings from :func:`session_settings`, so the three cannot
+drift apart. The Delta JAR coordinate is derived from the installed ``delta-spark`` and ``pyspark``
+wheels, resolved once from Maven Central at set-up (:func:`resolve_delta_jars`) and then passed as
+``spark.jars``, so later runs need no network.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from medlake.config import MedlakeConfig
+from medlake.errors import ConfigError
+
+__all__ = [
+    "DELTA_CATALOG",
+    "DELTA_EXTENSION",
+    "delta_coordinate",
+    "delta_jars",
+    "project_root",
+    "resolve_delta_jars",
+    "session_settings",
+    "build_library_zip",
+]
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+_SCALA_BINARY = "2.13"
+
+
+def project_root() -> Path:
+    """Return the checkout's root (``MEDLAKE_ROOT``, else two levels above this package)."""
+    configured = os.environ.get("MEDLAKE_ROOT")
+    return Path(configured).resolve() if configured else Path(__file__).resolve().parents[2]
+
+
+def delta_coordinate() -> str:
+    """Return the Maven coordinate of the Delta JAR matching the installed wheels.
+
+    Examples
+    --------
+    >>> delta_coordinate()
+    'io.delta:delta-spark_4.1_2.13:4.4.0'
+    """
+    delta_version = importlib.metadata.version("delta-spark")
+    spark_major_minor = ".".join(importlib.metadata.version("pyspark").split(".")[:2])
+    return f"io.delta:delta-spark_{spark_major_minor}_{_SCALA_BINARY}:{delta_version}"
+
+
+def _jars_dir() -> Path:
+    base = os.environ.get("MEDLAKE_JARS_DIR") or str(project_root() / ".jars")
+    return Path(base) / delta_coordinate().replace(":", "_")
+
+
+def delta_jars() -> list[Path]:
+    """Return the resolved Delta JARs, or raise ConfigError if set-up has not resolved them."""
+    directory = _jars_dir()
+    jars = sorted(directory.glob("*.jar"))
+    if not jars:
+        raise ConfigError(
+            f"Unable to find the Delta Lake JARs for {delta_coordinate()} as {directory} holds none; "
+            "run ./spark-submit.sh once (it resolves them) or `python -m medlake.spark_defaults resolve`"
+        )
+    return jars
+
+
+def _spark_provided_artifacts() -> set[str]:
+    """Names (without version) of the JARs PySpark already ships, which must not be shadowed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise ConfigError("Unable to locate PySpark as it is not installed in this environment")
+    return {_artifact_name(jar.name) for jar in (Path(spec.origin).parent / "jars").glob("*.jar")}
+
+
+def _artifact_name(jar_file_name: str) -> str:
+    """``org.slf4j_slf4j-api-2.0.13.jar`` -> ``slf4j-api``; ``jackson-core-2.18.2.jar`` -> ``jackson-core``."""
+    stem = jar_file_name.removesuffix(".jar").split("_", 1)[-1]
+    parts = stem.split("-")
+    while len(parts) > 1 and parts[-1][:1].isdigit():
+        parts.pop()
+    return "-".join(parts)
+
+
+def resolve_delta_jars() -> list[Path]:
+    """Resolve the Delta JAR and its dependencies from Maven Central once, with Spark's own Ivy.
+
+    Dependencies that PySpark already ships (Hadoop client, Jackson, log4j, Parquet, ...) are
+    left out, so Spark's own versions stay in force. Output of the resolution goes to stderr.
+
+    Returns
+    -------
+    The JARs now cached in the project's ``.jars/<coordinate>/`` directory.
+
+    Raises
+    ------
+    ConfigError
+        If Spark's Ivy cannot resolve the coordinate (no network, unknown version).
+    """
+    target = _jars_dir()
+    if existing := sorted(target.glob("*.jar")):
+        return existing
+    ivy_dir = project_root() / ".ivy"
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = Path(scratch) / "probe.py"
+        probe.write_text("pass\n")
+        command = [
+            str(Path(sys.executable).with_name("spark-submit")),
+            "--conf", f"spark.jars.ivy={ivy_dir}",
+            "--packages", delta_coordinate(),
+            str(probe),
+        ]
+        env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+        result = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr, env=env, check=False)
+    if result.returncode != 0:
+        raise ConfigError(
+            f"Unable to resolve {delta_coordinate()} from Maven Central as spark-submit --packages "
+            f"exited with {result.returncode}; check network access to Maven Central"
+        )
+    provided = _spark_provided_artifacts()
+    staging = target.with_suffix(".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for jar in (ivy_dir / "jars").glob("*.jar"):
+        if _artifact_name(jar.name) not in provided:
+            shutil.copy2(jar, staging / jar.name)
+    staging.rename(target)
+    return sorted(target.glob("*.jar"))
+
+
+def build_library_zip() -> Path:
+    """Zip ``lib/medlake`` for ``--py-files`` so executors on a cluster import the same code."""
+    root = project_root()
+    target = root / "build" / "medlake.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".zip.partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted((root / "lib" / "medlake").rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(root / "lib"))
+    partial.replace(target)
+    return target
+
+
+def session_settings(config: MedlakeConfig) -> dict[str, str]:
+    """Return every Spark setting a medlake session needs; the profile's own settings come last.
+
+    Parameters
+    ----------
+    config
+        The loaded configuration (profile plus environment overrides).
+
+    Returns
+    -------
+    Spark configuration keys and values, as strings.
+    """
+    log_config = f"-Dlog4j2.configurationFile={(project_root() / 'conf' / 'log4j2.properties').as_uri()}"
+    driver_options = [log_config]
+    settings: dict[str, str] = {
+        "spark.app.name": "medlake",
+        "spark.jars": ",".join(str(jar) for jar in delta_jars()),
+        "spark.sql.extensions": DELTA_EXTENSION,
+        "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": config.warehouse_dir,
+        "spark.pyspark.python": sys.executable,
+        "spark.pyspark.driver.python": sys.executable,
+        "spark.ui.showConsoleProgress": "true",
+        "spark.executor.extraJavaOptions": log_config,
+    }
+    if config.embedded_metastore:
+        derby_home = config.home.rstrip("/")
+        settings["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
+            f"jdbc:derby:;databaseName={derby_home}/metastore_db;create=true")
+        driver_options += [f"-Dderby.system.home={derby_home}", f"-Dderby.stream.error.file={derby_home}/derby.log"]
+    settings["spark.driver.extraJavaOptions"] = " ".join(driver_options)
+    settings.update(config.spark_conf)
+    return settings
+
+
+def _print_submit_args(config: MedlakeConfig) -> None:
+    """Print spark-submit options, NUL-separated, for ``spark-submit.sh``."""
+    settings = session_settings(config)
+    args = ["--py-files", str(build_library_zip())]
+    if config.master:
+        args += ["--master", config.master]
+    for key, value in settings.items():
+        args += ["--conf", f"{key}={value}"]
+    sys.stdout.write("\0".join(args) + "\0")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m medlake.spark_defaults resolve|submit-args``."""
+    from medlake.config import load_config
+
+    command = (argv if argv is not None else sys.argv[1:]) or ["resolve"]
+    try:
+        if command[0] == "resolve":
+            jars = resolve_delta_jars()
+            print(f"medlake: {len(jars)} Delta JARs for {delta_coordinate()} ready", file=sys.stderr)
+        elif command[0] == "submit-args":
+            _print_submit_args(load_config())
+        else:
+            print(f"medlake: unknown command {command[0]!r}; use resolve or submit-args", file=sys.stderr)
+            return 2
+    except ConfigError as error:
+        print(f"medlake: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
