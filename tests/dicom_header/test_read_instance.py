@@ -155,7 +155,8 @@ def test_missing_required_uid(ct_small: bytes, keyword: str, reason: str) -> Non
 
 def test_uid_that_could_be_a_path_is_rejected(ct_small: bytes) -> None:
     dataset = pydicom.dcmread(io.BytesIO(ct_small))
-    dataset.SeriesInstanceUID = "../../etc"
+    with pytest.warns(UserWarning, match="Invalid value for VR UI"):
+        dataset.SeriesInstanceUID = "../../etc"
     out = io.BytesIO()
     dataset.save_as(out)
     record = read_instance(out.getvalue(), "file:///in/x.dcm", OPTIONS)

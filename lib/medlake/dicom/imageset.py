@@ -128,7 +128,8 @@ class ImageSet:
     image_set_id: str
     study_instance_uid: str
     is_primary: bool
-    #: Keywords of Patient- and Study-level attributes whose values differ from the other groups.
+    #: Keywords of Patient- and Study-level attributes whose values differ from the primary image set's
+    #: (from every other group's where there is no primary); empty for the primary image set.
     conflicting_attributes: list[str]
     sop_instance_uids: list[str]
     document: dict[str, Any] = field(repr=False)
@@ -196,8 +197,12 @@ def build_image_sets(instances: Sequence[Mapping[str, Any]], datastore_id: str) 
 
     image_sets = []
     for key, members in groups.items():
-        others = [json.loads(other) for other in groups if other != key]
-        reference = [json.loads(majority)] if majority is not None and key != majority else others
+        if key == majority:
+            reference: list[dict[str, Any]] = []
+        elif majority is not None:
+            reference = [json.loads(majority)]
+        else:
+            reference = [json.loads(other) for other in groups if other != key]
         conflicts = sorted({_keyword(tag) for attributes in reference
                             for tag in _differing(json.loads(key), attributes)})
         set_id = image_set_id(datastore_id, study_uid, hashlib.sha256(key.encode("utf-8")).hexdigest())
