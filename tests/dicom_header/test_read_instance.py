@@ -96,6 +96,11 @@ def _broken(kind: str) -> bytes:
         return ct[:rows + 6] + b"\x03\x00" + ct[rows + 8:]
     if kind == "cut_in_header":
         return ct[:1000]
+    if kind == "cut_after_tag":
+        return ct[:rows + 4]  # pydicom stops silently when fewer than 8 bytes remain
+    if kind == "meta_vr_zero":
+        transfer_syntax = ct.index(b"\x02\x00\x10\x00UI")
+        return ct[:transfer_syntax + 4] + b"\x00\x00" + ct[transfer_syntax + 6:]
     if kind == "cut_in_meta":
         return ct[:200]
     if kind == "meta_unknown_vr":
@@ -121,6 +126,8 @@ def _broken(kind: str) -> bytes:
     ("odd_length_us", "bad_vr_or_length"),
     ("cut_in_header", "truncated"),
     ("cut_in_meta", "truncated"),
+    ("cut_after_tag", "truncated"),
+    ("meta_vr_zero", "unreadable_file_meta"),
     ("encapsulated_cut", "truncated"),
     ("meta_unknown_vr", "unreadable_file_meta"),
     ("deflate_corrupt", "deflate_error"),

@@ -302,9 +302,10 @@ def _read(data: bytes, source_uri: str, options: HeaderOptions,
         raise Rejection(QuarantineReason.TRUNCATED,
                         "Unable to parse the data set as the file ends before a sequence delimiter")
     transfer_syntax = dataset.file_meta.get("TransferSyntaxUID")
-    inflated = transfer_syntax == DeflatedExplicitVRLittleEndian
     stream = cast(BinaryIO, dataset.buffer)  # the caller's BytesIO, or pydicom's inflated copy
     stream_size = stream.seek(0, 2)
+    _reject_unparsed_tail(dataset, stream, stream_size)
+    inflated = transfer_syntax == DeflatedExplicitVRLittleEndian
     pixels = _locate_pixel_data(dataset, stream, stream_size)
 
     def bulk_uri(offset: int, length: int) -> str:
@@ -334,6 +335,23 @@ def _read(data: bytes, source_uri: str, options: HeaderOptions,
     }
 
 
+def _reject_unparsed_tail(dataset: Dataset, stream: BinaryIO, stream_size: int) -> None:
+    """Reject a file whose last bytes pydicom silently skipped: fewer than an element header (8 bytes).
+
+    Trailing zero bytes are padding; anything else is an element header cut short.
+    """
+    if not dataset:
+        return
+    last = dataset.get_item(max(dataset.keys()), keep_deferred=True)
+    if not isinstance(last, RawDataElement) or last.length == _UNDEFINED_LENGTH:
+        return
+    end = last.value_tell + last.length
+    stream.seek(end)
+    if end < stream_size and stream.read(stream_size - end).strip(b"\x00"):
+        raise Rejection(QuarantineReason.TRUNCATED,
+                        "Unable to parse the data set as the file ends inside an element header")
+
+
 def _read_file_meta(data: bytes) -> FileMetaDataset:
     """Read and check the File Meta Information (Explicit VR Little Endian, PS3.10 7.1)."""
     stream = BytesIO(data)
@@ -341,6 +359,9 @@ def _read_file_meta(data: bytes) -> FileMetaDataset:
     try:
         meta = FileMetaDataset(read_dataset(stream, is_implicit_VR=False, is_little_endian=True,
                                             stop_when=lambda tag, vr, length: tag >> 16 != 2))
+        if any(meta.get_item(tag, keep_deferred=True).VR is None for tag in meta.keys()):
+            raise Rejection(QuarantineReason.UNREADABLE_FILE_META,
+                            "Unable to read the file meta information as an element has no explicit VR")
         dataset_to_dicom_json(meta, bulk_uri=lambda offset, length: "", bulk_data_threshold=len(data),
                               stream_size=len(data))
     except Rejection:
