@@ -142,7 +142,7 @@ def write_bad_records(path: Path, attachment_chars: int = 1024,
     --------
     >>> import tempfile
     >>> expected = write_bad_records(Path(tempfile.mkdtemp()) / "bad.ndjson")
-    >>> [e.QuarantineReason.value for e in expected if e.reason][:2]
+    >>> [e.reason.value for e in expected if e.reason][:2]
     ['invalid_json', 'not_a_resource']
     """
     path.parent.mkdir(parents=True, exist_ok=True)

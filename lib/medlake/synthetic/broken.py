@@ -29,7 +29,7 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEnd
 
 from medlake.quarantine import QuarantineReason
 from medlake.synthetic.dicom import ImageSize, patient_datasets
-from medlake.synthetic.roster import roster_patient
+from medlake.synthetic.roster import derive_uid, roster_patient
 
 __all__ = ["ExpectedOutcome", "ExpectedFile", "broken_files", "write_broken_dicom"]
 
@@ -175,12 +175,11 @@ def _write_dicomdir(directory: Path, seed: int, size: ImageSize) -> list[Expecte
     """Write a File-set (DICOMDIR and its one instance) under ``directory / "dicomdir"``."""
     ds = _catalogue_instance(seed, size)
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
-        setattr(ds, keyword, pydicom.uid.generate_uid(prefix=None,
-                                                      entropy_srcs=["medlake-catalogue", str(seed), keyword]))
+        setattr(ds, keyword, derive_uid(seed, "catalogue", keyword))
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     fileset = FileSet()
     fileset.ID = "MEDLAKE"
-    fileset.UID = pydicom.uid.generate_uid(prefix=None, entropy_srcs=["medlake-catalogue", str(seed), "file-set"])
+    fileset.UID = pydicom.uid.UID(derive_uid(seed, "catalogue", "file-set"))
     fileset.add(ds)
     root = directory / "dicomdir"
     fileset.write(root)

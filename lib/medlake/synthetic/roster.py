@@ -20,7 +20,6 @@ from pydicom.uid import (
     MRImageStorage,
     MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
     SecondaryCaptureImageStorage,
-    generate_uid,
 )
 
 __all__ = [
@@ -48,6 +47,7 @@ ISSUER_OF_PATIENT_ID = MRN_SYSTEM
 """DICOM (0010,0021) 'Issuer of Patient ID': the same text as the FHIR identifier system."""
 
 _UID_NAMESPACE = "medlake-synthetic"
+_UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:medlake:synthetic")
 
 
 class NameScript(StrEnum):
@@ -213,7 +213,9 @@ def derive_uid(seed: int, *parts: object) -> str:
     Returns
     -------
     str
-        A UID under the ``2.25`` root (derived from a UUID as in PS3.5 B.2).
+        ``2.25.`` followed by the integer of a name-based (SHA-1, version 5) UUID, as PS3.5 B.2
+        allows. (pydicom's ``generate_uid(prefix=None)`` ignores ``entropy_srcs``, so it cannot
+        serve here.)
 
     Examples
     --------
@@ -222,7 +224,8 @@ def derive_uid(seed: int, *parts: object) -> str:
     >>> derive_uid(0, "study", 1).startswith("2.25.")
     True
     """
-    return str(generate_uid(prefix=None, entropy_srcs=[_UID_NAMESPACE, str(seed), *map(str, parts)]))
+    name = "/".join([str(seed), *map(str, parts)])
+    return f"2.25.{uuid.uuid5(_UUID_NAMESPACE, name).int}"
 
 
 def derive_uuid(rng: random.Random) -> str:
