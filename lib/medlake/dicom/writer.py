@@ -7,7 +7,8 @@ colour transform, ``YBR_FULL`` for ``YBR_FULL_422`` whose subsampling pydicom re
 *Planar Configuration*, which PS3.5 Table 8.2.4-1 fixes to 0 for JPEG 2000. The output is always
 explicit VR little endian, as every encapsulated transfer syntax is; from a big endian source the
 values of OW, OL, OF, OD and OV elements (overlays, LUT data) are byte-swapped, which pydicom
-leaves to the caller.
+leaves to the caller. Group length elements (gggg,0000), retired and no longer correct once the
+pixel data changes, are not written (pydicom drops them).
 
 Output paths are built only from UIDs that consist of digits and dots, and are checked to
 resolve inside the output directory.
@@ -113,6 +114,8 @@ def write_htj2k_dicom(
             f"Unable to write the HTJ2K file as {len(frames)} frames were given for "
             f"(0028,0008) 'Number of Frames' {expected}"
         )
+    if ds.original_encoding[1] is False:
+        _swap_to_little_endian(ds)  # before the new (little endian) offset tables are added
     for keyword in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
         if keyword in ds:
             del ds[keyword]
@@ -136,8 +139,6 @@ def write_htj2k_dicom(
     ds.PhotometricInterpretation = photometric_interpretation
     if int(ds.get("SamplesPerPixel", 1)) > 1:
         ds.PlanarConfiguration = 0
-    if ds.original_encoding[1] is False:
-        _swap_to_little_endian(ds)
     buffer = BytesIO()
     dcmwrite(buffer, ds, implicit_vr=False, little_endian=True, enforce_file_format=True)
     return buffer.getvalue()
