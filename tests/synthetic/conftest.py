@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from medlake.synthetic.__main__ import main
+from medlake.synthetic.roster import RosterPatient, build_roster
 
 PATIENTS = 8
 SEED = 11
@@ -36,3 +37,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def resources(generated: Path) -> dict[str, list[dict[str, Any]]]:
     """Return the generated resources by resource type."""
     return {path.name.split(".")[0]: list(read_ndjson(path)) for path in sorted((generated / "fhir").glob("*.ndjson"))}
+
+
+@pytest.fixture(scope="session")
+def roster() -> tuple[RosterPatient, ...]:
+    """Return the roster the ``generated`` run wrote."""
+    return build_roster(PATIENTS, SEED)
