@@ -289,6 +289,17 @@ def _human_names(name_groups: tuple[NameGroup, NameGroup | None, NameGroup | Non
     return names
 
 
+def _home_address(rng: random.Random, state: str, city: str, line: str, postal: str, country: str) -> Resource:
+    address: Resource = {
+        "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/geolocation", "extension": [
+            {"url": "latitude", "valueDecimal": exact_decimal(_fixed(rng, 33.0, 43.0, 14))},
+            {"url": "longitude", "valueDecimal": exact_decimal(_fixed(rng, -80.0, 140.0, 14))}]}],
+        "use": "home"}
+    if country in ("JP", "KR"):
+        address["text"] = f"{state}{city}{line}"
+    return address | {"line": [line], "city": city, "state": state, "postalCode": postal, "country": country}
+
+
 def _patient(ctx: _Context) -> Resource:
     patient, rng = ctx.patient, ctx.rng
     script = patient.name.script
@@ -334,12 +345,7 @@ def _patient(ctx: _Context) -> Resource:
                      "use": "home"}],
         "gender": patient.sex.value,
         "birthDate": patient.birth_date.isoformat(),
-        "address": [{
-            "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/geolocation", "extension": [
-                {"url": "latitude", "valueDecimal": exact_decimal(_fixed(rng, 33.0, 43.0, 14))},
-                {"url": "longitude", "valueDecimal": exact_decimal(_fixed(rng, -80.0, 140.0, 14))}]}],
-            "use": "home", "text": f"{state}{city}{line}" if country in ("JP", "KR") else None,
-            "line": [line], "city": city, "state": state, "postalCode": postal, "country": country}],
+        "address": [_home_address(rng, state, city, line, postal, country)],
         "maritalStatus": _concept("http://terminology.hl7.org/CodeSystem/v3-MaritalStatus",
                                   *rng.choice((("M", "Married"), ("S", "Never Married")))),
         "multipleBirthBoolean": False,
@@ -347,8 +353,6 @@ def _patient(ctx: _Context) -> Resource:
         "generalPractitioner": [_ref("Practitioner", ctx.practitioner_id)],
         "managingOrganization": _ref("Organization", ctx.organization_id),
     }
-    if resource["address"][0]["text"] is None:
-        del resource["address"][0]["text"]
     if patient.index % 3 == 0:
         birth_time = datetime.combine(patient.birth_date, datetime.min.time()) + timedelta(
             minutes=rng.randrange(24 * 60))
@@ -563,10 +567,9 @@ def _nested_items(ctx: _Context, depth: int, path: str) -> list[Resource]:
         item["answer"] = [{"valueInteger": ctx.rng.randint(0, 3)},
                           {"valueDecimal": exact_decimal(_fixed(ctx.rng, 0.0, 10.0, 2))}]
     else:
+        if depth % 2:
+            item["answer"] = [{"valueString": f"Answer at level {depth}"}]
         item["item"] = _nested_items(ctx, depth - 1, link_id)
-        item["answer"] = [{"valueString": f"Answer at level {depth}"}] if depth % 2 else None
-        if item["answer"] is None:
-            del item["answer"]
     return [item]
 
 
