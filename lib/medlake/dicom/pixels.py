@@ -46,10 +46,9 @@ from pydicom.uid import (
     UncompressedTransferSyntaxes,
 )
 
+from medlake.quarantine import QuarantineReason
+
 __all__ = [
-    "INVALID_PIXEL_ATTRIBUTES",
-    "MISSING_TRANSFER_SYNTAX",
-    "NO_PIXEL_DATA",
     "PixelSourceError",
     "PixelAction",
     "PolicyReason",
@@ -117,13 +116,6 @@ LOSSY_SOURCES: dict[str, PolicyReason] = {
     HTJ2K: PolicyReason.LOSSY_HTJ2K,
 }
 
-# TODO(lead): move to QuarantineReason
-MISSING_TRANSFER_SYNTAX = "missing_transfer_syntax"
-# TODO(lead): move to QuarantineReason
-INVALID_PIXEL_ATTRIBUTES = "invalid_pixel_attributes"
-# TODO(lead): move to QuarantineReason (only reached when a caller passes an instance without pixels)
-NO_PIXEL_DATA = "no_pixel_data"
-
 _FLOAT_KEYWORDS = ("FloatPixelData", "DoubleFloatPixelData")
 _PIXEL_KEYWORDS = ("PixelData", *_FLOAT_KEYWORDS)
 #: Photometric Interpretations whose samples pydicom returns as RGB once decoded (the JPEG 2000
@@ -188,14 +180,14 @@ def _required_int(ds: Dataset, keyword: str) -> int:
     value = ds.get(keyword)
     if value is None:
         raise PixelSourceError(
-            INVALID_PIXEL_ATTRIBUTES, f"Unable to read the pixel attributes as the '{keyword}' element is missing"
+            QuarantineReason.INVALID_PIXEL_ATTRIBUTES, f"Unable to read the pixel attributes as the '{keyword}' element is missing"
         )
     try:
         return int(value)
     except (TypeError, ValueError):
         # The offending value is not quoted: element values may be patient data.
         raise PixelSourceError(
-            INVALID_PIXEL_ATTRIBUTES, f"Unable to read the pixel attributes as the '{keyword}' value is not an integer"
+            QuarantineReason.INVALID_PIXEL_ATTRIBUTES, f"Unable to read the pixel attributes as the '{keyword}' value is not an integer"
         ) from None
 
 
@@ -229,7 +221,7 @@ def read_pixel_attributes(ds: Dataset) -> PixelAttributes:
     keyword = next((k for k in _PIXEL_KEYWORDS if k in ds), None)
     if keyword is None:
         raise PixelSourceError(
-            NO_PIXEL_DATA, "Unable to read the pixel attributes as the dataset has no pixel data element"
+            QuarantineReason.NO_PIXEL_DATA, "Unable to read the pixel attributes as the dataset has no pixel data element"
         )
     frames = ds.get("NumberOfFrames")
     return PixelAttributes(
@@ -317,7 +309,7 @@ def open_pixel_source(data: bytes) -> PixelSource:
     transfer_syntax = ds.file_meta.get("TransferSyntaxUID")
     if not transfer_syntax:
         raise PixelSourceError(
-            MISSING_TRANSFER_SYNTAX,
+            QuarantineReason.MISSING_TRANSFER_SYNTAX,
             "Unable to decode the pixel data as the file meta has no (0002,0010) 'Transfer Syntax UID' element",
         )
     return PixelSource(ds, UID(transfer_syntax), read_pixel_attributes(ds))
