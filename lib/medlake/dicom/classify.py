@@ -21,12 +21,10 @@ __all__ = [
     "rejection_for",
 ]
 
-# TODO(lead): move to QuarantineReason
-MISSING_SOP_CLASS_UID = "missing_sop_class_uid"
-# TODO(lead): move to QuarantineReason
-INVALID_UID = "invalid_uid"
-# TODO(lead): move to QuarantineReason
-UNREADABLE_DATASET = "unreadable_dataset"
+# Aliases kept for medlake.dicom.header, which imports them from here.
+MISSING_SOP_CLASS_UID = QuarantineReason.MISSING_SOP_CLASS_UID
+INVALID_UID = QuarantineReason.INVALID_UID
+UNREADABLE_DATASET = QuarantineReason.UNREADABLE_DATASET
 
 _PREAMBLE_LENGTH = 128
 _PREFIX = b"DICM"
@@ -118,4 +116,4 @@ def rejection_for(error: Exception, doing: str) -> Rejection:
     if isinstance(error, NotImplementedError | BytesLengthException | struct.error | ValueError):
         return Rejection(QuarantineReason.BAD_VR_OR_LENGTH,
                          f"Unable to {doing} as an element has an invalid VR or length ({kind})")
-    return Rejection(UNREADABLE_DATASET, f"Unable to {doing} as pydicom failed ({kind})")
+    return Rejection(QuarantineReason.UNREADABLE_DATASET, f"Unable to {doing} as pydicom failed ({kind})")
