@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
+import os
 import sys
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from medlake.config import MedlakeConfig, load_config
 from medlake.errors import ConfigError, MedlakeError
@@ -22,8 +24,43 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_ARGUMENTS = 0, 1, 2
 LOGGER = logging.getLogger(__name__)
 
 
+class _JvmStderr(io.TextIOBase):
+    """Python's stderr written to the JVM's own ``System.err``.
+
+    ``spark-submit`` runs the driver's Python with stderr merged into stdout (PythonRunner's
+    ``redirectErrorStream``), which would mix logs into a job's output; writing through the JVM
+    keeps stdout for results only.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._stream.print(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def _separate_stderr() -> None:
+    """Under spark-submit, send ``sys.stderr`` to the JVM's stderr (see :class:`_JvmStderr`)."""
+    if "PYSPARK_GATEWAY_PORT" not in os.environ or isinstance(sys.stderr, _JvmStderr):
+        return
+    from pyspark import SparkContext
+
+    SparkContext._ensure_initialized()  # joins spark-submit's running JVM
+    jvm = SparkContext._jvm
+    if jvm is not None:
+        sys.stderr = _JvmStderr(jvm.System.err)
+
+
 def configure_logging() -> None:
     """Log medlake's stage lines at INFO and everything else at WARNING, on stderr."""
+    _separate_stderr()
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("medlake").setLevel(logging.INFO)

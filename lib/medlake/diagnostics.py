@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import pandas as pd
 
@@ -33,7 +33,7 @@ def describe_worker() -> dict[str, str]:
     }
 
 
-def _describe_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _describe_batches(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for batch in batches:
         yield pd.DataFrame([{**describe_worker(), "task": int(value)} for value in batch["id"]])
 

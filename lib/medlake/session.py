@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Mapping
 from medlake.config import MedlakeConfig
 from medlake.errors import MetastoreLockedError
 from medlake.spark_defaults import session_settings
+from medlake.tables import ensure_databases
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -51,6 +52,11 @@ def _is_derby_lock_error(error: BaseException) -> bool:
     return "XSDB6" in text or "Another instance of Derby" in text
 
 
+def _launched_by_spark_submit() -> bool:
+    """spark-submit starts the driver's Python with a running JVM whose master is already set."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def build_session(config: MedlakeConfig, extra_conf: Mapping[str, str] | None = None) -> "SparkSession":
     """Build (or join) the SparkSession with Delta Lake, the metastore and the profile's settings.
 
@@ -73,21 +79,20 @@ def build_session(config: MedlakeConfig, extra_conf: Mapping[str, str] | None = 
     MetastoreLockedError
         If another process holds the embedded Derby metastore.
     """
-    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     check_metastore_free(config)
     if config.embedded_metastore and "://" not in config.home:
         os.makedirs(config.home, exist_ok=True)
     builder = SparkSession.builder
-    if config.master and not SparkConf().contains("spark.master"):
+    if config.master and not _launched_by_spark_submit():
         builder = builder.master(config.master)
     for key, value in {**session_settings(config), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     try:
-        spark.sql("SHOW DATABASES").collect()
+        ensure_databases(spark)
     except Exception as error:  # py4j and Spark wrap Derby's error several levels deep
         if _is_derby_lock_error(error):
             spark.stop()

@@ -21,6 +21,7 @@ __all__ = [
     "OPS_RUNS",
     "WriteResult",
     "create_table",
+    "ensure_databases",
     "merge_into",
     "table_version",
 ]
@@ -50,6 +51,14 @@ class WriteResult:
     def changed(self) -> int:
         """Rows inserted, updated or deleted."""
         return self.inserted + self.updated + self.deleted
+
+
+def ensure_databases(spark: "SparkSession") -> None:
+    """Create medlake's databases (``fhir``, ``dicom``, ``ml``, ``ops``) where missing."""
+    existing = {row[0] for row in spark.sql("SHOW DATABASES").collect()}
+    for database in DATABASES:
+        if database not in existing:
+            spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
 
 
 def _ensure_database(spark: "SparkSession", table: str) -> None:
