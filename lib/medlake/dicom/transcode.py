@@ -1,0 +1,657 @@
+"""The HTJ2K transcoding job: every ingested instance's pixel data to ``dicom.frame``, on executors.
+
+How the work is spread
+----------------------
+The driver plans from ``dicom.instance`` metadata alone (rows x columns x samples x bytes per
+sample x frames): each instance not yet in ``dicom.frame`` (by SOP Instance UID and the source's
+SHA-256) is cut into *work units*, groups of consecutive frames holding at most
+``dicom.max_task_pixel_bytes`` of decoded pixels (at least one frame), so a 1 000-frame instance
+spreads over many tasks. Units are packed into tasks by decoded pixel bytes (longest first onto the
+least loaded task) and each unit is sent to exactly its task's partition. The source bytes are read
+on the JVM (``binaryFile``), joined to the units, and a ``mapInPandas`` adapter calls
+:func:`process_work_unit` per unit: it checks the bytes' SHA-256 against the hash recorded at
+ingest (a changed or missing source is quarantined as ``source_changed``, never transcoded), then
+:func:`medlake.dicom.htj2k.transcode_frames` decodes, encodes and verifies one frame at a time.
+Arrow batches are bounded by ``spark.sql.execution.arrow.maxBytesPerBatch``.
+
+Each work unit carries its whole source file (``binaryFile`` cannot read a byte range), so a task
+holds the encoded file plus one decoded frame at a time, plus the unit's output.
+
+Results
+-------
+Frames that are transcoded, kept (lossy sources) or passed through (video, float pixel data) are
+merged into ``dicom.frame``; frames that fail to decode, encode or verify, and instances that cannot
+be interpreted, go to ``dicom.quarantine`` with the reason. With ``output_dicom``, every instance
+whose frames are all transcoded is also written as an HTJ2K DICOM file under that directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import logging
+import math
+import os
+import socket
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from medlake.config import MedlakeConfig
+from medlake.dicom.frame_table import (
+    FRAME_TABLE,
+    FrameAction,
+    attach_image_sets,
+    ensure_frame_table,
+    frame_id,
+    frame_schema,
+    write_frames,
+)
+from medlake.dicom.htj2k import FrameStatus, transcode_frames
+from medlake.dicom.pixels import PixelAction
+from medlake.dicom.writer import OffsetTable, save_htj2k_dicom, write_htj2k_dicom
+from medlake.quarantine import PositionKind, QuarantineReason, quarantine_schema, write_quarantine
+from medlake.runs import RunSummary, start_run
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = [
+    "INSTANCE_TABLE",
+    "IMAGE_SET_TABLE",
+    "JOB",
+    "QUARANTINE_TABLE",
+    "PendingInstance",
+    "WorkUnit",
+    "assign_tasks",
+    "plan_work_units",
+    "process_work_unit",
+    "run_htj2k_transcode",
+    "task_count",
+    "write_instance_file",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+JOB = "htj2k_transcode"
+INSTANCE_TABLE = "dicom.instance"
+IMAGE_SET_TABLE = "dicom.image_set"
+QUARANTINE_TABLE = "dicom.quarantine"
+
+#: Quarantine reasons this job gives for a given source content; such instances are not retried
+#: until their content changes. ``source_changed`` is retried: the file may come back.
+_TRANSCODE_FAILURES = tuple(str(r) for r in (
+    QuarantineReason.NOT_DICOM, QuarantineReason.MISSING_TRANSFER_SYNTAX,
+    QuarantineReason.INVALID_PIXEL_ATTRIBUTES, QuarantineReason.NO_PIXEL_DATA,
+    QuarantineReason.PIXEL_DECODE_FAILED, QuarantineReason.ENCODE_FAILED,
+    QuarantineReason.VERIFICATION_FAILED,
+))
+_ACTIONS = {FrameStatus.TRANSCODED: FrameAction.TRANSCODED, FrameStatus.KEPT: FrameAction.KEPT_ORIGINAL}
+#: Most series named in the stage lines of one run; the rest are only counted.
+_MAX_SERIES_LINES = 50
+_KIND_FRAME, _KIND_QUARANTINE = "frame", "quarantine"
+
+
+@dataclass(frozen=True)
+class PendingInstance:
+    """An ingested instance with pixel data still to transcode: what ``dicom.instance`` says of it."""
+
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    source_uri: str
+    content_hash: str
+    image_set_id: str | None = None
+    number_of_frames: int | None = None
+    rows: int | None = None
+    columns: int | None = None
+    samples_per_pixel: int | None = None
+    bits_allocated: int | None = None
+
+    @property
+    def frames(self) -> int:
+        """Return the number of frames to process (1 when the header gives no usable count)."""
+        return self.number_of_frames if self.number_of_frames and self.number_of_frames > 0 else 1
+
+    @property
+    def frame_pixel_bytes(self) -> int:
+        """Return the decoded size of one frame (at least 1, so every frame weighs something)."""
+        sample_bytes = max(1, math.ceil((self.bits_allocated or 8) / 8))
+        return max(1, (self.rows or 0) * (self.columns or 0) * (self.samples_per_pixel or 1) * sample_bytes)
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """Frames ``frame_start`` to ``frame_end - 1`` (0-based) of one instance: one ``transcode_frames`` call."""
+
+    instance: PendingInstance
+    frame_start: int
+    frame_end: int
+
+    @property
+    def pixel_bytes(self) -> int:
+        """Return the decoded pixel bytes of the unit's frames."""
+        return (self.frame_end - self.frame_start) * self.instance.frame_pixel_bytes
+
+    def as_row(self) -> dict[str, Any]:
+        """Return the unit as a flat row (instance fields, frame range, pixel bytes)."""
+        return {**asdict(self.instance), "frame_start": self.frame_start, "frame_end": self.frame_end,
+                "pixel_bytes": self.pixel_bytes}
+
+
+def plan_work_units(instances: Iterable[PendingInstance], max_task_pixel_bytes: int) -> list[WorkUnit]:
+    """Cut each instance into groups of consecutive frames of at most ``max_task_pixel_bytes``.
+
+    A frame larger than the limit is a unit on its own.
+
+    Parameters
+    ----------
+    instances
+        The instances to transcode.
+    max_task_pixel_bytes
+        The most decoded pixel bytes one unit may hold.
+
+    Returns
+    -------
+    list of WorkUnit
+        In instance order, frames ascending.
+
+    Raises
+    ------
+    ValueError
+        If ``max_task_pixel_bytes`` is not positive.
+
+    Examples
+    --------
+    >>> ct = PendingInstance("1.2", "1", "1.1", "file:/a.dcm", "0" * 64, number_of_frames=1000,
+    ...                      rows=512, columns=512, samples_per_pixel=1, bits_allocated=16)
+    >>> units = plan_work_units([ct], 64 << 20)
+    >>> len(units), units[0].frame_end, units[-1].frame_start, units[-1].frame_end
+    (8, 128, 896, 1000)
+    """
+    if max_task_pixel_bytes < 1:
+        raise ValueError(f"'max_task_pixel_bytes' must be positive, not {max_task_pixel_bytes}")
+    units = []
+    for instance in instances:
+        per_unit = max(1, max_task_pixel_bytes // instance.frame_pixel_bytes)
+        for start in range(0, instance.frames, per_unit):
+            units.append(WorkUnit(instance, start, min(start + per_unit, instance.frames)))
+    return units
+
+
+def task_count(units: Sequence[WorkUnit], max_task_pixel_bytes: int, parallelism: int) -> int:
+    """Return how many tasks to run: enough for the pixel bound, a multiple of the cores, at most one per unit.
+
+    Examples
+    --------
+    >>> unit = WorkUnit(PendingInstance("1", "1", "1", "f", "h", rows=10, columns=10), 0, 1)
+    >>> task_count([unit] * 7, 250, 2), task_count([unit] * 3, 10_000, 2), task_count([], 1, 2)
+    (4, 2, 0)
+    """
+    if not units:
+        return 0
+    total = sum(unit.pixel_bytes for unit in units)
+    needed = max(1, math.ceil(total / max_task_pixel_bytes))
+    cores = max(1, parallelism)
+    return min(len(units), math.ceil(needed / cores) * cores)
+
+
+def assign_tasks(units: Sequence[WorkUnit], tasks: int) -> list[int]:
+    """Assign each unit a task in ``range(tasks)``, balancing decoded pixel bytes (largest first, least loaded).
+
+    Examples
+    --------
+    >>> inst = PendingInstance("1", "1", "1", "f", "h", number_of_frames=6, rows=1, columns=1)
+    >>> units = [WorkUnit(inst, 0, 4), WorkUnit(inst, 4, 5), WorkUnit(inst, 5, 6), WorkUnit(inst, 0, 2)]
+    >>> assign_tasks(units, 2)
+    [0, 1, 1, 1]
+    """
+    if tasks < 1:
+        raise ValueError(f"'tasks' must be at least 1, not {tasks}")
+    loads = [(0, task) for task in range(tasks)]
+    assigned = [0] * len(units)
+    for index in sorted(range(len(units)), key=lambda i: (-units[i].pixel_bytes, i)):
+        load, task = heapq.heappop(loads)
+        assigned[index] = task
+        heapq.heappush(loads, (load + units[index].pixel_bytes, task))
+    return assigned
+
+
+def _quarantine_row(unit: Mapping[str, Any], reason: str, position: int, kind: PositionKind,
+                    detail: str) -> dict[str, Any]:
+    return {"kind": _KIND_QUARANTINE, "sop_instance_uid": unit["sop_instance_uid"],
+            "series_instance_uid": unit["series_instance_uid"], "source_uri": unit["source_uri"],
+            "source_content_hash": unit["content_hash"], "reason": str(reason), "position": position,
+            "position_kind": str(kind), "detail": detail}
+
+
+def process_work_unit(unit: Mapping[str, Any], content: bytes | None, run_id: str,
+                      encoded_by: str) -> list[dict[str, Any]]:
+    """Transcode one work unit from its source bytes; return ``dicom.frame`` and quarantine rows.
+
+    Parameters
+    ----------
+    unit
+        A :meth:`WorkUnit.as_row` row.
+    content
+        The source file's bytes as read now, or ``None`` if the file is missing.
+    run_id
+        The run's id, stored with each frame.
+    encoded_by
+        ``host:pid`` of the process, stored with each frame.
+
+    Returns
+    -------
+    list of dict
+        Rows with ``kind`` ``frame`` (the :func:`~medlake.dicom.frame_table.frame_schema` columns)
+        or ``quarantine`` (reason, position, position kind, detail). Nothing is raised for the
+        data's sake.
+    """
+    if content is None:
+        return [_quarantine_row(unit, QuarantineReason.SOURCE_CHANGED, 0, PositionKind.FILE,
+                                "Unable to transcode the instance as its source file is missing")]
+    if hashlib.sha256(content).hexdigest() != unit["content_hash"]:
+        return [_quarantine_row(unit, QuarantineReason.SOURCE_CHANGED, 0, PositionKind.FILE,
+                                "Unable to transcode the instance as its source file's SHA-256 differs "
+                                "from the one recorded at ingest; ingest it again")]
+    indices = range(unit["frame_start"], unit["frame_end"])
+    result = transcode_frames(content, indices)
+    if result.failure is not None or result.attributes is None or result.decision is None:
+        return [_quarantine_row(unit, result.failure or QuarantineReason.PIXEL_DECODE_FAILED, 0,
+                                PositionKind.FILE, result.detail)]
+    attrs = result.attributes
+    common = {
+        "kind": _KIND_FRAME, "image_set_id": unit.get("image_set_id"),
+        "study_instance_uid": unit["study_instance_uid"], "series_instance_uid": unit["series_instance_uid"],
+        "sop_instance_uid": unit["sop_instance_uid"], "rows": attrs.rows, "columns": attrs.columns,
+        "samples_per_pixel": attrs.samples_per_pixel, "bits_allocated": attrs.bits_allocated,
+        "bits_stored": attrs.bits_stored, "signed": attrs.signed,
+        "source_transfer_syntax_uid": str(result.transfer_syntax), "source_uri": unit["source_uri"],
+        "source_content_hash": unit["content_hash"], "encoded_by": encoded_by, "run_id": run_id,
+    }
+    if result.decision.action is PixelAction.PASS_THROUGH:
+        raw_size = attrs.rows * attrs.columns * attrs.samples_per_pixel * max(1, attrs.bits_allocated // 8)
+        return [{**common, "frame_id": frame_id(unit["sop_instance_uid"], i + 1), "frame_number": i + 1,
+                 "photometric_interpretation": attrs.photometric_interpretation,
+                 "transfer_syntax_uid": str(result.transfer_syntax), "action": str(FrameAction.PASS_THROUGH),
+                 "reason": str(result.decision.reason), "data": None, "encoded_size": 0,
+                 "raw_size": raw_size, "crc32": None, "verification": None}
+                for i in indices]
+    rows = []
+    for frame in result.frames:
+        if frame.status is FrameStatus.FAILED:
+            rows.append(_quarantine_row(unit, frame.reason, frame.index + 1, PositionKind.FRAME, frame.detail))
+            continue
+        rows.append({
+            **common, "frame_id": frame_id(unit["sop_instance_uid"], frame.index + 1),
+            "frame_number": frame.index + 1, "photometric_interpretation": frame.photometric_interpretation,
+            "transfer_syntax_uid": frame.transfer_syntax, "action": str(_ACTIONS[frame.status]),
+            "reason": str(frame.reason), "data": frame.data, "encoded_size": frame.encoded_size,
+            "raw_size": frame.raw_size, "crc32": frame.crc32,
+            "verification": str(frame.verification) if frame.verification else None,
+        })
+    return rows
+
+
+def write_instance_file(output_dir: str, content: bytes, expected_hash: str, study_uid: str, series_uid: str,
+                        sop_instance_uid: str, frames: Sequence[bytes], transfer_syntaxes: Sequence[str],
+                        photometric_interpretation: str) -> str:
+    """Write one instance's HTJ2K DICOM file under ``output_dir``; return the outcome.
+
+    Returns
+    -------
+    str
+        ``written``, or ``source_changed`` when ``content`` no longer has the hash the frames were
+        made from (nothing is written then).
+
+    Raises
+    ------
+    ValueError
+        If the UIDs do not make a safe path or the frames do not fit the dataset.
+    OSError
+        If the file cannot be written.
+    """
+    if hashlib.sha256(content).hexdigest() != expected_hash:
+        return str(QuarantineReason.SOURCE_CHANGED)
+    # .202 only when every frame qualifies; the weakest label wins.
+    syntax = min(transfer_syntaxes, key=lambda uid: (len(uid), uid))
+    try:
+        data = write_htj2k_dicom(content, frames, syntax, photometric_interpretation)
+    except ValueError:
+        data = write_htj2k_dicom(content, frames, syntax, photometric_interpretation, OffsetTable.EXTENDED)
+    save_htj2k_dicom(output_dir, study_uid, series_uid, sop_instance_uid, data)
+    return "written"
+
+
+# --- Spark adapters -------------------------------------------------------------------------------
+
+def _result_ddl() -> str:
+    fields = [f"{field.name} {field.dataType.simpleString()}" for field in frame_schema().fields]
+    return ", ".join(["kind string", *fields, "position bigint", "position_kind string", "detail string"])
+
+
+def _to_pandas(rows: list[dict[str, Any]], ddl: str) -> pd.DataFrame:
+    """Build a batch with nullable dtypes, so integer columns with nulls stay integers."""
+    columns: dict[str, Any] = {}
+    for column in ddl.split(", "):
+        name, kind = column.split(" ", 1)
+        values = [row.get(name) for row in rows]
+        dtype = "Int64" if kind in ("int", "bigint") else "boolean" if kind == "boolean" else object
+        columns[name] = pd.array(values, dtype=dtype) if dtype != object else values
+    return pd.DataFrame(columns)
+
+
+def _transcode_batches(batches: Iterator[pd.DataFrame], run_id: str, ddl: str) -> Iterator[pd.DataFrame]:
+    encoded_by = f"{socket.gethostname()}:{os.getpid()}"
+    for batch in batches:
+        for unit in batch.to_dict("records"):
+            content = unit.pop("content")
+            yield _to_pandas(process_work_unit(unit, None if content is None else bytes(content), run_id,
+                                               encoded_by), ddl)
+
+
+def _write_file_batches(batches: Iterator[pd.DataFrame], output_dir: str) -> Iterator[pd.DataFrame]:
+    for batch in batches:
+        outcomes = []
+        for row in batch.to_dict("records"):
+            frames = sorted(row["frames"], key=lambda f: f["frame_number"])
+            try:
+                outcome = write_instance_file(
+                    output_dir, bytes(row["content"]), row["source_content_hash"], row["study_instance_uid"],
+                    row["series_instance_uid"], row["sop_instance_uid"], [bytes(f["data"]) for f in frames],
+                    [f["transfer_syntax_uid"] for f in frames], frames[0]["photometric_interpretation"])
+            except (ValueError, OSError) as error:
+                outcome = f"failed: {type(error).__name__}"
+            outcomes.append({"sop_instance_uid": row["sop_instance_uid"], "outcome": outcome})
+        yield pd.DataFrame(outcomes, columns=["sop_instance_uid", "outcome"])
+
+
+@contextmanager
+def _session_conf(spark: "SparkSession", settings: Mapping[str, str]) -> Iterator[None]:
+    """Set SQL settings for the queries run inside the block, then restore them."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in previous.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
+
+
+def _uri_key(column: Any) -> Any:
+    """Normalise ``file:///x`` to ``file:/x`` (binaryFile's spelling) for joins on file URIs."""
+    from pyspark.sql import functions as F
+
+    return F.regexp_replace(column, r"^file:///", "file:/")
+
+
+def _existing_files(spark: "SparkSession", uris: Sequence[str]) -> list[str]:
+    """Return the URIs that exist now, asking the Hadoop file system on the driver."""
+    jvm: Any = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    existing = []
+    for uri in uris:
+        path = jvm.org.apache.hadoop.fs.Path(uri)
+        if path.getFileSystem(conf).exists(path):
+            existing.append(uri)
+    return existing
+
+
+def _read_sources(spark: "SparkSession", uris: Sequence[str]) -> "DataFrame":
+    """Return ``uri_key``, ``content`` of the files among ``uris`` that exist (read on the JVM)."""
+    from pyspark.sql import functions as F
+
+    existing = _existing_files(spark, sorted(set(uris)))
+    if not existing:
+        return spark.createDataFrame([], "uri_key string, content binary")
+    return (spark.read.format("binaryFile").option("ignoreMissingFiles", "true").load(existing)
+            .select(_uri_key(F.col("path")).alias("uri_key"), "content"))
+
+
+def _task_keys(spark: "SparkSession", tasks: int) -> dict[int, int]:
+    """Return, per task, a key that ``repartition(tasks, key)`` sends to exactly that partition.
+
+    Spark's hash partitioning puts a row in ``pmod(hash(key), tasks)``; the smallest non-negative
+    long landing in each partition is found with that same expression.
+    """
+    from pyspark.sql import functions as F
+
+    candidates = spark.range(0, 64 * tasks).select(
+        "id", F.expr(f"pmod(hash(id), {tasks})").alias("task"))
+    keys = {row.task: row.key for row in candidates.groupBy("task").agg(F.min("id").alias("key")).collect()}
+    if len(keys) != tasks:
+        missing = sorted(set(range(tasks)) - set(keys))
+        raise RuntimeError(f"Unable to find partition keys for tasks {missing[:5]}")
+    return keys
+
+
+def _image_sets(spark: "SparkSession") -> "DataFrame | None":
+    """Return (sop_instance_uid, image_set_id) from ``dicom.image_set``, if it lists its instances."""
+    from pyspark.sql import functions as F
+
+    if not spark.catalog.tableExists(IMAGE_SET_TABLE):
+        return None
+    table = spark.table(IMAGE_SET_TABLE)
+    if not {"image_set_id", "sop_instance_uids"} <= set(table.columns):
+        return None
+    return (table.select("image_set_id", F.explode("sop_instance_uids").alias("sop_instance_uid"))
+            .dropDuplicates(["sop_instance_uid"]))
+
+
+def _pending_instances(spark: "SparkSession", image_sets: "DataFrame | None") -> list[PendingInstance]:
+    """Return the ingested instances with pixel data whose current content is not processed yet."""
+    from pyspark.sql import functions as F
+
+    instances = (
+        spark.table(INSTANCE_TABLE)
+        .where("outcome = 'loaded' AND has_pixel_data AND sop_instance_uid IS NOT NULL "
+               "AND content_sha256 IS NOT NULL")
+        .select("sop_instance_uid", "study_instance_uid", "series_instance_uid", "source_uri",
+                F.col("content_sha256").alias("content_hash"), "number_of_frames", "rows", "columns",
+                "samples_per_pixel", "bits_allocated")
+    )
+    done = spark.table(FRAME_TABLE).select(
+        "sop_instance_uid", F.col("source_content_hash").alias("content_hash")).distinct()
+    pending = instances.join(done, ["sop_instance_uid", "content_hash"], "left_anti")
+    if spark.catalog.tableExists(QUARANTINE_TABLE):
+        failed = (spark.table(QUARANTINE_TABLE).where(F.col("reason").isin(*_TRANSCODE_FAILURES))
+                  .select("source_uri", F.col("content_hash")).distinct())
+        pending = pending.join(failed, ["source_uri", "content_hash"], "left_anti")
+    if image_sets is not None:
+        pending = pending.join(image_sets, ["sop_instance_uid"], "left")
+    else:
+        pending = pending.withColumn("image_set_id", F.lit(None).cast("string"))
+    rows = pending.orderBy("series_instance_uid", "sop_instance_uid").collect()
+    return [PendingInstance(**row.asDict()) for row in rows]
+
+
+def _transcode(spark: "SparkSession", config: MedlakeConfig, units: Sequence[WorkUnit], run_id: str) -> "DataFrame":
+    """Run the units on executors; return the persisted result rows (frames and quarantine)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    tasks = task_count(units, config.dicom.max_task_pixel_bytes, spark.sparkContext.defaultParallelism)
+    keys = _task_keys(spark, tasks)
+    plan_rows = [{**unit.as_row(), "task_key": keys[task]} for unit, task in zip(units, assign_tasks(units, tasks))]
+    plan_ddl = ("sop_instance_uid string, study_instance_uid string, series_instance_uid string, "
+                "source_uri string, content_hash string, image_set_id string, number_of_frames int, rows int, "
+                "columns int, samples_per_pixel int, bits_allocated int, frame_start int, frame_end int, "
+                "pixel_bytes bigint, task_key bigint")
+    names = [column.split(" ", 1)[0] for column in plan_ddl.split(", ")]
+    plan = (spark.createDataFrame([tuple(row[name] for name in names) for row in plan_rows], plan_ddl)
+            .withColumn("uri_key", _uri_key(F.col("source_uri"))))
+    sources = _read_sources(spark, [unit.instance.source_uri for unit in units])
+    ddl = _result_ddl()
+    work = (plan.join(sources, ["uri_key"], "left").drop("uri_key")
+            .repartition(tasks, "task_key").drop("task_key"))
+    results = work.mapInPandas(partial(_transcode_batches, run_id=run_id, ddl=ddl), ddl)
+    bound = str(max(1 << 20, min(config.dicom.max_task_pixel_bytes, (1 << 31) - 1)))
+    with _session_conf(spark, {"spark.sql.execution.arrow.maxBytesPerBatch": bound}):
+        results = results.persist(StorageLevel.MEMORY_AND_DISK)
+        results.count()
+    return results
+
+
+def _stage_lines(run: Any, results: "DataFrame") -> dict[str, int]:
+    """Log per-series and overall frame counts, bytes and ratios; return the overall counts."""
+    from pyspark.sql import functions as F
+
+    def counted(condition: Any) -> Any:
+        return F.sum(F.when(condition, 1).otherwise(0)).cast("long")
+
+    frame = F.col("kind") == _KIND_FRAME
+    aggregates = [
+        counted(frame).alias("frames"),
+        counted(F.col("action") == str(FrameAction.TRANSCODED)).alias("transcoded"),
+        counted(F.col("action") == str(FrameAction.KEPT_ORIGINAL)).alias("kept"),
+        counted(F.col("action") == str(FrameAction.PASS_THROUGH)).alias("passed_through"),
+        counted(F.col("kind") == _KIND_QUARANTINE).alias("failures"),
+        F.coalesce(F.sum(F.when(frame, F.col("raw_size"))), F.lit(0)).cast("long").alias("raw_bytes"),
+        F.coalesce(F.sum(F.when(frame, F.col("encoded_size"))), F.lit(0)).cast("long").alias("stored_bytes"),
+    ]
+    per_series = results.groupBy("series_instance_uid").agg(*aggregates).orderBy("series_instance_uid").collect()
+    for row in per_series[:_MAX_SERIES_LINES]:
+        _log_counts(run, f"series {row.series_instance_uid}", row.asDict())
+    if len(per_series) > _MAX_SERIES_LINES:
+        LOGGER.info("[%s %s] %d more series not listed", JOB, run.run_id[:8], len(per_series) - _MAX_SERIES_LINES)
+    overall = {name: sum(row[name] for row in per_series) for name in
+               ("frames", "transcoded", "kept", "passed_through", "failures", "raw_bytes", "stored_bytes")}
+    _log_counts(run, "overall", overall)
+    return overall
+
+
+def _log_counts(run: Any, label: str, counts: Mapping[str, Any]) -> None:
+    stored, raw = counts["stored_bytes"], counts["raw_bytes"]
+    ratio = f"{raw / stored:.2f}" if stored else "n/a"
+    LOGGER.info("[%s %s] %s: frames=%d, raw_bytes=%d, stored_bytes=%d, ratio=%s, kept=%d, "
+                "passed_through=%d, failures=%d", JOB, run.run_id[:8], label, counts["frames"], raw, stored,
+                ratio, counts["kept"], counts["passed_through"], counts["failures"])
+
+
+def _write_output_files(spark: "SparkSession", output_dir: str, fresh: set[str]) -> dict[str, int]:
+    """Write an HTJ2K DICOM file for every fully transcoded instance whose source is unchanged.
+
+    Instances transcoded in this run are always written; earlier ones only where the file is missing.
+    """
+    from pyspark.sql import functions as F
+
+    current = spark.table(INSTANCE_TABLE).where("outcome = 'loaded'").select(
+        "sop_instance_uid", F.col("content_sha256").alias("source_content_hash"), "number_of_frames")
+    stored = spark.table(FRAME_TABLE).join(current, ["sop_instance_uid", "source_content_hash"])
+    instance_keys = ["sop_instance_uid", "study_instance_uid", "series_instance_uid", "source_uri",
+                     "source_content_hash"]
+    complete = (
+        stored.groupBy(*instance_keys)
+        .agg(F.min(F.col("action") == str(FrameAction.TRANSCODED)).alias("all_transcoded"),
+             F.count("*").alias("count"), F.max(F.coalesce("number_of_frames", F.lit(1))).alias("expected"))
+        .where("all_transcoded AND count = expected")
+        .select("sop_instance_uid", "study_instance_uid", "series_instance_uid", "source_uri")
+        .collect()
+    )
+    candidates = [row for row in complete
+                  if row.sop_instance_uid in fresh
+                  or not _output_exists(output_dir, row.study_instance_uid, row.series_instance_uid,
+                                        row.sop_instance_uid)]
+    if not candidates:
+        return {"files_written": 0, "files_not_written": 0}
+    wanted = spark.createDataFrame([(row.sop_instance_uid,) for row in candidates], "sop_instance_uid string")
+    work = (
+        stored.join(wanted, ["sop_instance_uid"])
+        .groupBy(*instance_keys)
+        .agg(F.collect_list(F.struct("frame_number", "data", "transfer_syntax_uid",
+                                     "photometric_interpretation")).alias("frames"))
+        .withColumn("uri_key", _uri_key(F.col("source_uri")))
+        .join(_read_sources(spark, [row.source_uri for row in candidates]), ["uri_key"])
+        .repartition(min(len(candidates), spark.sparkContext.defaultParallelism))
+    )
+    outcomes = work.mapInPandas(partial(_write_file_batches, output_dir=output_dir),
+                                "sop_instance_uid string, outcome string").groupBy("outcome").count().collect()
+    written = sum(int(row["count"]) for row in outcomes if row.outcome == "written")
+    # Not written: the source changed or vanished since transcoding, or the file could not be written.
+    return {"files_written": written, "files_not_written": len(candidates) - written}
+
+
+def _output_exists(output_dir: str, study_uid: str, series_uid: str, sop_uid: str) -> bool:
+    from medlake.dicom.writer import htj2k_output_path
+
+    try:
+        return htj2k_output_path(output_dir, study_uid, series_uid, sop_uid).exists()
+    except ValueError:
+        return False
+
+
+def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
+                        output_dicom: str | None = None) -> RunSummary:
+    """Transcode the pixel data of every ingested instance not yet in ``dicom.frame``.
+
+    Parameters
+    ----------
+    spark
+        The session.
+    config
+        The configuration (``dicom.max_task_pixel_bytes`` bounds each work unit's pixels).
+    output_dicom
+        A directory to write HTJ2K DICOM files to (``<study>/<series>/<sop>.dcm``), or ``None``.
+
+    Returns
+    -------
+    RunSummary
+        Counts: ``instances``, ``work_units``, ``tasks``, ``frames``, ``transcoded``, ``kept``,
+        ``passed_through``, ``quarantined``, ``raw_bytes``, ``stored_bytes`` and, with
+        ``output_dicom``, ``files_written`` and ``files_not_written``.
+
+    Examples
+    --------
+    >>> summary = run_htj2k_transcode(spark, config, output_dicom="/data/htj2k")  # doctest: +SKIP
+    >>> summary.one_line()  # doctest: +SKIP
+    'medlake htj2k_transcode succeeded run=...: instances=3, work_units=3, tasks=2, frames=17, ...'
+    """
+    from pyspark.sql import functions as F
+
+    with start_run(spark, JOB, config.tables) as run:
+        ensure_frame_table(spark, config.tables)
+        image_sets = _image_sets(spark)
+        pending = _pending_instances(spark, image_sets)
+        units = plan_work_units(pending, config.dicom.max_task_pixel_bytes)
+        tasks = task_count(units, config.dicom.max_task_pixel_bytes, spark.sparkContext.defaultParallelism)
+        run.stage("plan", instances=len(pending), work_units=len(units), tasks=tasks,
+                  pixel_bytes=sum(unit.pixel_bytes for unit in units))
+        run.summary.add(instances=len(pending), work_units=len(units), tasks=tasks)
+        overall = {"frames": 0, "transcoded": 0, "kept": 0, "passed_through": 0, "failures": 0,
+                   "raw_bytes": 0, "stored_bytes": 0}
+        if units:
+            results = _transcode(spark, config, units, run.run_id)
+            frames = results.where(F.col("kind") == _KIND_FRAME)
+            written = write_frames(spark, frames, config.tables)
+            run.summary.table_versions[FRAME_TABLE] = written.version or 0
+            quarantine = results.where(F.col("kind") == _KIND_QUARANTINE).select(
+                "source_uri", "position", "position_kind", "reason", "detail",
+                F.lit(None).cast("string").alias("raw_text"), F.col("source_content_hash").alias("content_hash"),
+                F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"))
+            quarantined = write_quarantine(spark, QUARANTINE_TABLE, quarantine.select(*quarantine_schema().fieldNames()),
+                                           config.tables)
+            run.summary.table_versions[QUARANTINE_TABLE] = quarantined.version or 0
+            overall = _stage_lines(run, results)
+            results.unpersist()
+            run.stage("write", frames_inserted=written.inserted, frames_updated=written.updated,
+                      quarantine_inserted=quarantined.inserted)
+        if image_sets is not None:
+            run.stage("image_sets", frames_updated=attach_image_sets(spark, image_sets))
+        run.summary.add(frames=overall["frames"] + overall["failures"], transcoded=overall["transcoded"],
+                        kept=overall["kept"], passed_through=overall["passed_through"],
+                        quarantined=overall["failures"], raw_bytes=overall["raw_bytes"],
+                        stored_bytes=overall["stored_bytes"])
+        if output_dicom is not None:
+            files = _write_output_files(spark, str(Path(output_dicom).resolve()), {unit.instance.sop_instance_uid for unit in units})
+            run.stage("output_dicom", **files)
+            run.summary.add(**files)
+        return run.finish()
