@@ -1,0 +1,350 @@
+"""DICOM ingest: Part 10 files into ``dicom.instance``, ``dicom.series``, ``dicom.study``, ``dicom.image_set``.
+
+Steps of :func:`run_dicom_ingest`:
+
+1. List the inputs and plan them with the manifest (``ops.files``): files unchanged since a processed
+   run are skipped, files above ``dicom.max_file_bytes`` are recorded as ``too_large`` unread.
+2. Read the bytes on the JVM (``binaryFile``) and parse them on executors with ``mapInPandas``
+   calling :func:`medlake.dicom.header.read_instance`; Arrow batches are bounded by bytes.
+3. Split duplicates: one file per SOP Instance UID is kept — the file already in ``dicom.instance``,
+   else the smallest URI of the run — and every other file names its kept twin and how it differs.
+4. MERGE the kept instances, the quarantined files, then the series, studies and image sets of the
+   studies the run touched; record one ``ops.files`` row per file and print the counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from functools import partial
+from typing import TYPE_CHECKING
+
+from medlake.config import MedlakeConfig
+from medlake.dicom.header import HeaderOptions, InstanceRecord, instance_ddl, read_instance
+from medlake.dicom.hierarchy import aggregate_series, aggregate_studies
+from medlake.dicom.metadata import build_image_set_rows
+from medlake.dicom.tables import (
+    DICOM_IMAGE_SET,
+    DICOM_INSTANCE,
+    DICOM_QUARANTINE,
+    DICOM_SERIES,
+    DICOM_STUDY,
+    UNCOMPARED_COLUMNS,
+    create_dicom_tables,
+    image_set_schema,
+    instance_schema,
+    series_schema,
+    study_schema,
+)
+from medlake.manifest import FileOutcome, list_files, plan_files, record_files
+from medlake.quarantine import PositionKind, write_quarantine
+from medlake.runs import Run, RunSummary, start_run
+from medlake.tables import WriteResult, merge_into
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+__all__ = ["ARROW_MAX_BYTES_PER_BATCH", "JOB", "read_dicom_files", "run_dicom_ingest"]
+
+LOGGER = logging.getLogger(__name__)
+
+JOB = "dicom_ingest"
+#: Upper bound of file bytes in one Arrow batch sent to a Python worker (plus at most one file).
+ARROW_MAX_BYTES_PER_BATCH = 64 << 20
+#: What opening a file costs, in bytes, when Spark packs files into read tasks (default 4 MiB):
+#: lower than the default so that small DICOM files make a few tasks per core, not one per 31 files.
+_OPEN_COST_BYTES = 1 << 20
+_READ_SETTINGS = {
+    "spark.sql.execution.arrow.maxBytesPerBatch": str(ARROW_MAX_BYTES_PER_BATCH),
+    "spark.sql.files.openCostInBytes": str(_OPEN_COST_BYTES),
+}
+_RECORD_COLUMNS = [f.name for f in fields(InstanceRecord)]
+_DICOMDIR_DETAIL = "A DICOMDIR (file-set index), not an instance"
+
+
+def _read_batches(batches: Iterator["pd.DataFrame"], options: HeaderOptions) -> Iterator["pd.DataFrame"]:
+    """Turn batches of ``path, content`` into batches of instance records (runs on executors)."""
+    import pandas as pd
+
+    for batch in batches:
+        rows = [read_instance(content, uri, options).as_row() for uri, content in zip(batch["path"], batch["content"])]
+        yield pd.DataFrame({name: pd.Series([row[name] for row in rows], dtype=object) for name in _RECORD_COLUMNS})
+
+
+def read_dicom_files(spark: "SparkSession", uris: Sequence[str], options: HeaderOptions) -> "DataFrame":
+    """Return one instance record per file, read by the JVM and parsed on executors (lazy).
+
+    Run the returned DataFrame under :data:`ARROW_MAX_BYTES_PER_BATCH` (``run_dicom_ingest`` sets it
+    while parsing) so that no Arrow batch holds more than that many bytes plus one file.
+
+    Parameters
+    ----------
+    spark
+        The session.
+    uris
+        Files to read (URIs as :func:`medlake.manifest.list_files` returns them).
+    options
+        How to read each header.
+
+    Returns
+    -------
+    DataFrame
+        Columns of :func:`medlake.dicom.header.instance_ddl`.
+    """
+    files = spark.read.format("binaryFile").load(list(uris)).select("path", "content")
+    return files.mapInPandas(partial(_read_batches, options=options), instance_ddl())
+
+
+@contextmanager
+def _session_settings(spark: "SparkSession", settings: Mapping[str, str]) -> Iterator[None]:
+    """Apply SQL settings for the queries planned inside the block, then restore the previous values."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in previous.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
+
+
+def _with_bookkeeping(rows: "DataFrame", schema: "StructType", run_id: str) -> "DataFrame":
+    from pyspark.sql import functions as F
+
+    return rows.withColumns({"run_id": F.lit(run_id), "updated_at": F.current_timestamp()}).select(
+        *schema.fieldNames())
+
+
+def _merge(spark: "SparkSession", table: str, rows: "DataFrame", schema: "StructType", key: str,
+           run_id: str) -> WriteResult:
+    """MERGE rows keyed by ``key``, updating only where a data column differs (not bookkeeping)."""
+    compare = [name for name in schema.fieldNames() if name != key and name not in UNCOMPARED_COLUMNS]
+    return merge_into(spark, table, _with_bookkeeping(rows, schema, run_id), [key], compare=compare)
+
+
+def _split_duplicates(spark: "SparkSession", loaded: "DataFrame") -> tuple["DataFrame", "DataFrame"]:
+    """Return the records to keep (one per SOP Instance UID) and the duplicates with their detail.
+
+    The kept file is the one ``dicom.instance`` already holds (reread when its file changed), else
+    the run's smallest URI; so a rerun, or another order of inputs, keeps the same file.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    table = spark.table(DICOM_INSTANCE).select(
+        "sop_instance_uid", F.col("source_uri").alias("_table_uri"),
+        F.col("content_sha256").alias("_table_sha256"), F.col("transfer_syntax_uid").alias("_table_syntax"),
+        F.col("file_size").alias("_table_size"))
+    eligible = F.col("_table_uri").isNull() | (F.col("_table_uri") == F.col("source_uri"))
+    window = Window.partitionBy("sop_instance_uid").orderBy(F.col("_eligible").desc(), F.col("source_uri"))
+    first_eligible = F.first("_eligible").over(window)
+
+    def twin(column: str, table_column: str) -> "Column":
+        return F.when(first_eligible, F.first(column).over(window)).otherwise(F.col(table_column))
+
+    ranked = (loaded.join(table, "sop_instance_uid", "left").withColumn("_eligible", eligible)
+              .withColumns({"_rank": F.row_number().over(window),
+                            "_twin_uri": twin("source_uri", "_table_uri"),
+                            "_twin_sha256": twin("content_sha256", "_table_sha256"),
+                            "_twin_syntax": twin("transfer_syntax_uid", "_table_syntax"),
+                            "_twin_size": twin("file_size", "_table_size")})
+              .localCheckpoint())  # fixed before the MERGE changes dicom.instance
+    is_kept = (F.col("_rank") == 1) & F.col("_eligible")
+    kept = ranked.where(is_kept).select(*_RECORD_COLUMNS)
+    duplicates = ranked.where(~is_kept).select(
+        "source_uri", F.lit(str(FileOutcome.DUPLICATE)).alias("outcome"), _duplicate_detail().alias("detail"))
+    return kept, duplicates
+
+
+def _duplicate_detail() -> "Column":
+    """Name the kept twin and what differs: nothing, the transfer syntax, or other bytes."""
+    from pyspark.sql import functions as F
+
+    twin = F.col("_twin_uri")
+    same_instance = F.concat(F.lit("same SOP Instance UID as kept "), twin)
+    return (
+        F.when(F.col("content_sha256") == F.col("_twin_sha256"), F.concat(F.lit("byte-identical to kept "), twin))
+        .when(~F.col("transfer_syntax_uid").eqNullSafe(F.col("_twin_syntax")),
+              F.concat(same_instance, F.lit("; transfer syntax "), F.coalesce("transfer_syntax_uid", F.lit("none")),
+                       F.lit(" where the kept file has "), F.coalesce("_twin_syntax", F.lit("none"))))
+        .otherwise(F.concat(same_instance, F.lit("; other bytes ("), F.col("file_size").cast("string"),
+                            F.lit(" bytes where the kept file has "), F.col("_twin_size").cast("string"),
+                            F.lit(")")))
+    )
+
+
+def _quarantine_rows(records: "DataFrame", run_id: str) -> "DataFrame":
+    from pyspark.sql import functions as F
+
+    return records.where(F.col("outcome") == str(FileOutcome.QUARANTINED)).select(
+        "source_uri", F.lit(0).cast("long").alias("position"),
+        F.lit(str(PositionKind.FILE)).alias("position_kind"), "reason", "detail",
+        F.lit(None).cast("string").alias("raw_text"), F.col("content_sha256").alias("content_hash"),
+        F.lit(run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"))
+
+
+def _file_outcomes(records: "DataFrame", duplicates: "DataFrame") -> "DataFrame":
+    """Return ``source_uri, outcome, detail, content_hash`` for every parsed file."""
+    from pyspark.sql import functions as F
+
+    detail = (F.when(F.col("outcome") == str(FileOutcome.QUARANTINED), F.concat_ws(": ", "reason", "detail"))
+              .when(F.col("outcome") == str(FileOutcome.DICOMDIR), F.lit(_DICOMDIR_DETAIL)))
+    duplicate_uris = duplicates.select("source_uri", F.col("outcome").alias("_duplicate"),
+                                       F.col("detail").alias("_duplicate_detail"))
+    return (records.select("source_uri", "outcome", detail.alias("detail"), F.col("content_sha256").alias("content_hash"))
+            .join(duplicate_uris, "source_uri", "left")
+            .select("source_uri", F.coalesce("_duplicate", "outcome").alias("outcome"),
+                    F.coalesce("_duplicate_detail", "detail").alias("detail"), "content_hash"))
+
+
+def _manifest_rows(planned: "DataFrame", outcomes: "DataFrame") -> "DataFrame":
+    """Return one ``ops.files`` row per listed file: planned outcomes, or the parsed file's outcome."""
+    from pyspark.sql import functions as F
+
+    parsed = outcomes.select(F.col("source_uri").alias("uri"), F.col("outcome").alias("_outcome"),
+                             F.col("detail").alias("_detail"), F.col("content_hash").alias("_hash"))
+    rows = (planned.join(parsed, "uri", "left")
+            .select("uri", "size", "modification_time", F.coalesce("_hash", "content_hash").alias("content_hash"),
+                    F.coalesce("outcome", "_outcome").alias("outcome"), F.coalesce("detail", "_detail").alias("detail")))
+    one_record = F.col("outcome").isin(str(FileOutcome.LOADED), str(FileOutcome.DUPLICATE),
+                                       str(FileOutcome.QUARANTINED))
+
+    def count_if(outcome: FileOutcome) -> "Column":
+        return (F.col("outcome") == str(outcome)).cast("long")
+
+    return rows.withColumns({
+        "records_in": one_record.cast("long"), "loaded": count_if(FileOutcome.LOADED),
+        "duplicates": count_if(FileOutcome.DUPLICATE), "quarantined": count_if(FileOutcome.QUARANTINED),
+    })
+
+
+def _plan(spark: "SparkSession", config: MedlakeConfig, inputs: Sequence[str]) -> "DataFrame":
+    """Return every listed file with its planned outcome (null: to be parsed), persisted."""
+    from pyspark.sql import functions as F
+
+    plan = plan_files(spark, JOB, list_files(spark, inputs), max_bytes=config.dicom.max_file_bytes,
+                      settings=config.tables)
+    to_parse = plan.to_process.withColumns({"outcome": F.lit(None).cast("string"),
+                                            "detail": F.lit(None).cast("string")})
+    columns = ["uri", "size", "modification_time", "content_hash", "outcome", "detail"]
+    planned = to_parse.select(*columns).unionByName(plan.skipped.select(*columns)).unionByName(
+        plan.too_large.select(*columns)).persist()
+    planned.count()
+    return planned
+
+
+def _update_studies(spark: "SparkSession", config: MedlakeConfig, run: Run, touched: "DataFrame") -> int:
+    """Rebuild the series, study and image set rows of the touched studies from ``dicom.instance``.
+
+    Returns the number of image sets the touched studies form.
+    """
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    instances = spark.table(DICOM_INSTANCE).join(F.broadcast(touched), "study_instance_uid")
+    series = _merge(spark, DICOM_SERIES, aggregate_series(instances), series_schema(), "series_instance_uid",
+                    run.run_id)
+    studies = _merge(spark, DICOM_STUDY, aggregate_studies(instances), study_schema(), "study_instance_uid",
+                     run.run_id)
+    image_sets = build_image_set_rows(instances, config.dicom.datastore_id).persist()
+    image_set_result = _merge(spark, DICOM_IMAGE_SET, image_sets, image_set_schema(), "image_set_id", run.run_id)
+    stale = (spark.table(DICOM_IMAGE_SET).join(F.broadcast(touched), "study_instance_uid")
+             .join(image_sets.select("image_set_id"), "image_set_id", "left_anti").select("image_set_id"))
+    stale_ids = [row.image_set_id for row in stale.collect()]
+    if stale_ids:  # a touched study whose instances no longer form these image sets
+        DeltaTable.forName(spark, DICOM_IMAGE_SET).delete(F.col("image_set_id").isin(stale_ids))
+    image_set_count = image_sets.count()
+    image_sets.unpersist()
+    for result in (series, studies, image_set_result):
+        if result.version is not None:
+            run.summary.table_versions[result.table] = result.version
+    run.stage("hierarchy", series_changed=series.changed, studies_changed=studies.changed,
+              image_sets_changed=image_set_result.changed, image_sets_deleted=len(stale_ids))
+    return image_set_count
+
+
+def _load(spark: "SparkSession", config: MedlakeConfig, run: Run, records: "DataFrame") -> tuple["DataFrame", int]:
+    """Write the parsed records to the tables; return each parsed file's outcome and the image set count."""
+    from pyspark.sql import functions as F
+
+    kept, duplicates = _split_duplicates(spark, records.where(F.col("outcome") == str(FileOutcome.LOADED)))
+    instance_result = _merge(spark, DICOM_INSTANCE, kept, instance_schema(), "sop_instance_uid", run.run_id)
+    run.summary.table_versions[DICOM_INSTANCE] = instance_result.version or 0
+    quarantine = _quarantine_rows(records, run.run_id)
+    if not quarantine.isEmpty():
+        result = write_quarantine(spark, DICOM_QUARANTINE, quarantine, config.tables)
+        run.summary.table_versions[DICOM_QUARANTINE] = result.version or 0
+    touched = kept.select("study_instance_uid").distinct().persist()
+    run.stage("instances", inserted=instance_result.inserted, updated=instance_result.updated,
+              studies=touched.count())
+    image_sets = _update_studies(spark, config, run, touched) if not touched.isEmpty() else 0
+    touched.unpersist()
+    return _file_outcomes(records, duplicates), image_sets
+
+
+def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Sequence[str]) -> RunSummary:
+    """Ingest DICOM Part 10 files (any name, recursively under ``inputs``) into the ``dicom`` tables.
+
+    Every listed file gets one ``ops.files`` row: ``loaded``, ``duplicate`` (naming its kept twin),
+    ``dicomdir``, ``quarantined`` (with a ``dicom.quarantine`` row), ``too_large`` or ``skipped``
+    (unchanged since a processed run). Running it again on the same inputs changes no ``dicom`` table.
+
+    Parameters
+    ----------
+    spark
+        The session.
+    config
+        The configuration (``dicom`` and ``tables`` sections).
+    inputs
+        Files or directories, local paths or URIs.
+
+    Returns
+    -------
+    RunSummary
+        Counts ``files = loaded + duplicates + dicomdir + quarantined + too_large + skipped``, and
+        ``image_sets`` built for the studies the run touched.
+
+    Raises
+    ------
+    ConfigError
+        If no input is given or a local input does not exist.
+
+    Examples
+    --------
+    >>> run_dicom_ingest(spark, config, ["/data/dicom"]).one_line()  # doctest: +SKIP
+    'medlake dicom_ingest succeeded run=…: files=97, loaded=82, duplicates=2, dicomdir=1, quarantined=12, …'
+    """
+    from pyspark.sql import functions as F
+
+    with start_run(spark, JOB, config.tables) as run:
+        create_dicom_tables(spark, config.tables)
+        planned = _plan(spark, config, inputs)
+        uris = [row.uri for row in planned.where(F.col("outcome").isNull()).select("uri").collect()]
+        run.stage("plan", files=planned.count(), to_parse=len(uris))
+        outcomes = spark.createDataFrame([], "source_uri string, outcome string, detail string, content_hash string")
+        records, image_sets = None, 0
+        if uris:
+            with _session_settings(spark, _READ_SETTINGS):
+                records = read_dicom_files(spark, uris, HeaderOptions.from_config(config.dicom)).persist()
+                run.stage("parse", files=records.count())
+            outcomes, image_sets = _load(spark, config, run, records)
+        manifest = _manifest_rows(planned, outcomes).persist()
+        counts = {row.outcome: row["count"] for row in manifest.groupBy("outcome").count().collect()}
+        record_files(spark, JOB, run.run_id, manifest, config.tables)
+        run.summary.add(files=sum(counts.values()), **{
+            name: counts.get(str(outcome), 0) for name, outcome in (
+                ("loaded", FileOutcome.LOADED), ("duplicates", FileOutcome.DUPLICATE),
+                ("dicomdir", FileOutcome.DICOMDIR), ("quarantined", FileOutcome.QUARANTINED),
+                ("too_large", FileOutcome.TOO_LARGE), ("skipped", FileOutcome.SKIPPED))})
+        run.summary.add(image_sets=image_sets)
+        for frame in (manifest, records, planned):
+            if frame is not None:
+                frame.unpersist()
+        return run.finish()
