@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["ARROW_MAX_BYTES_PER_BATCH", "JOB", "read_dicom_files", "run_dicom_ingest"]
+__all__ = ["ARROW_MAX_BYTES_PER_BATCH", "JOB", "READ_SETTINGS", "read_dicom_files", "run_dicom_ingest"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ ARROW_MAX_BYTES_PER_BATCH = 64 << 20
 #: What opening a file costs, in bytes, when Spark packs files into read tasks (default 4 MiB):
 #: lower than the default so that small DICOM files make a few tasks per core, not one per 31 files.
 _OPEN_COST_BYTES = 1 << 20
-_READ_SETTINGS = {
+#: The SQL settings :func:`read_dicom_files` runs under (``run_dicom_ingest`` sets them while parsing).
+READ_SETTINGS = {
     "spark.sql.execution.arrow.maxBytesPerBatch": str(ARROW_MAX_BYTES_PER_BATCH),
     "spark.sql.files.openCostInBytes": str(_OPEN_COST_BYTES),
 }
@@ -78,8 +79,8 @@ def _read_batches(batches: Iterator["pd.DataFrame"], options: HeaderOptions) -> 
 def read_dicom_files(spark: "SparkSession", uris: Sequence[str], options: HeaderOptions) -> "DataFrame":
     """Return one instance record per file, read by the JVM and parsed on executors (lazy).
 
-    Run the returned DataFrame under :data:`ARROW_MAX_BYTES_PER_BATCH` (``run_dicom_ingest`` sets it
-    while parsing) so that no Arrow batch holds more than that many bytes plus one file.
+    Run the returned DataFrame under :data:`READ_SETTINGS` (``run_dicom_ingest`` sets them while
+    parsing) so that no Arrow batch holds more than :data:`ARROW_MAX_BYTES_PER_BATCH` bytes plus one file.
 
     Parameters
     ----------
@@ -331,7 +332,7 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
         outcomes = spark.createDataFrame([], "source_uri string, outcome string, detail string, content_hash string")
         records, image_sets = None, 0
         if uris:
-            with _session_settings(spark, _READ_SETTINGS):
+            with _session_settings(spark, READ_SETTINGS):
                 records = read_dicom_files(spark, uris, HeaderOptions.from_config(config.dicom)).persist()
                 run.stage("parse", files=records.count())
             outcomes, image_sets = _load(spark, config, run, records)
