@@ -1,0 +1,481 @@
+"""FHIR ingest: records → ``fhir.raw``, ``fhir.<type>`` and ``fhir.quarantine``, with the manifest.
+
+:func:`run_fhir_ingest` is the job (``jobs/fhir_ingest.py``):
+
+1. list ``*.ndjson`` / ``*.ndjson.gz`` under the inputs, skip files the manifest has seen with the
+   same content (:func:`medlake.manifest.plan_files`), read the rest into records
+   (:mod:`medlake.fhir.records`). **A second record source (Bundles) is one ``unionByName``** at the
+   line marked ``RECORD SOURCES`` in :func:`run_fhir_ingest`.
+2. classify every record on the JVM from a small ``from_json`` head (``resourceType``, ``id``,
+   ``meta``): ``invalid_json``, ``not_a_resource``, ``unknown_resource_type``, ``missing_id``;
+3. write every record's exact text to ``fhir.raw`` (MERGE keyed by source and position, so a rerun
+   adds nothing);
+4. pick the newest version per ``(resourceType, id)`` (:func:`version_key`); older versions in the
+   same run count as ``duplicates``;
+5. per resource type present: parse once with the committed schema
+   (:func:`medlake.fhir.parse.parse_resources`: ``value_too_large``, type mismatches), prove the
+   typed row lossless (:mod:`medlake.fhir.roundtrip`: ``schema_roundtrip_mismatch`` with the
+   path), optionally validate (:mod:`medlake.fhir.validate`: ``validation_failed``), MERGE the
+   rest into ``fhir.<type>`` keyed by ``id``: a row is replaced only when the incoming version is
+   at least as new (:func:`version_key`) and its ``_content_hash`` differs;
+6. write the quarantine and one ``ops.files`` row per file: ``in = loaded + duplicates +
+   quarantined`` per file and per run.
+
+Ordering rule (newest wins): ``meta.lastUpdated`` as an instant (``try_to_timestamp``: any FHIR
+instant, ``Z`` or an offset, fractions to microseconds; missing or unparsable = oldest), then
+``meta.versionId`` as a number when it is all digits (``"10"`` after ``"9"``; a non-numeric id is
+older than any numeric one), then as text, then input order (``source_order``; a later run is later
+input). If the newest version of an id is quarantined, nothing of that id loads in that run (the
+older ones count as duplicates): an older version never poses as the current one.
+
+:func:`rebuild_typed_tables` re-derives the typed tables from ``fhir.raw`` after a schema change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from medlake.config import MedlakeConfig
+from medlake.errors import JobError
+from medlake.fhir.parse import DEFAULT_MAX_STRING_LENGTH, PARSE_ERROR_COLUMN, RESOURCE_COLUMN, parse_resources
+from medlake.fhir.records import RECORD_COLUMNS, SOURCE_ORDER_SHIFT, scan_ndjson
+from medlake.fhir.roundtrip import ROUNDTRIP_COLUMN, find_roundtrip_mismatches
+from medlake.fhir.schema import resource_types
+from medlake.fhir.tables import (
+    QUARANTINE_TABLE,
+    RAW_TABLE,
+    create_raw_table,
+    create_typed_table,
+    typed_schema,
+    typed_table,
+)
+from medlake.manifest import FileOutcome, list_files, plan_files, record_files
+from medlake.quarantine import QuarantineReason, write_quarantine
+from medlake.runs import RunSummary, start_run
+from medlake.tables import merge_into
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+__all__ = [
+    "JOB",
+    "NDJSON_PATTERN",
+    "rebuild_typed_tables",
+    "run_fhir_ingest",
+    "version_key",
+]
+
+LOGGER = logging.getLogger(__name__)
+
+JOB = "fhir_ingest"
+#: File names the NDJSON source reads.
+NDJSON_PATTERN = r"\.ndjson(\.gz)?$"
+#: Spark's binary reader (which hashes files for the manifest) stops at 2 GiB.
+_MAX_FILE_BYTES = 2**31 - 1
+_KEYS = ["source_uri", "position", "position_kind"]
+_REASON, _DETAIL, _HASH = "_reason", "_detail", "content_hash"
+_HEAD, _CORRUPT = "_head", "_corrupt"
+_HEAD_SCHEMA = (
+    f"resourceType string, id string, meta struct<versionId: string, lastUpdated: string>, "
+    f"{_CORRUPT} string"
+)
+_DETAILS = {
+    QuarantineReason.INVALID_JSON: "The record is not valid JSON",
+    QuarantineReason.NOT_A_RESOURCE: "The record is not a JSON object with a resourceType",
+    QuarantineReason.UNKNOWN_RESOURCE_TYPE: "resourceType is not one of the FHIR R4 resource types",
+    QuarantineReason.MISSING_ID: "The resource has no id",
+    QuarantineReason.VALUE_TOO_LARGE: "A string value is longer than the JSON reader's limit",
+    QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH: "The typed row differs from the record at",
+}
+_OLDEST = "TIMESTAMP '0001-01-01 00:00:00'"
+
+
+def version_key(prefix: str = "") -> str:
+    """Return the SQL struct ordering versions of one resource (greater = newer).
+
+    Parameters
+    ----------
+    prefix
+        Qualifier of the ``meta`` column: ``""``, ``"s."`` or ``"t."`` (MERGE aliases), or a
+        struct path such as ``"_head."``.
+
+    Examples
+    --------
+    >>> version_key("s.")[:33]
+    "named_struct('updated', coalesce("
+    """
+    version = f"{prefix}meta.versionId"
+    return (
+        f"named_struct('updated', coalesce(try_to_timestamp({prefix}meta.lastUpdated), {_OLDEST}), "
+        f"'number', CASE WHEN {version} RLIKE '^[0-9]{{1,38}}$' "
+        f"THEN CAST({version} AS DECIMAL(38,0)) ELSE -1 END, "
+        f"'text', coalesce({version}, ''))"
+    )
+
+
+@dataclass
+class _Counts:
+    """Per-file record counts of one run."""
+
+    records_in: Counter[str] = field(default_factory=Counter)
+    loaded: Counter[str] = field(default_factory=Counter)
+    duplicates: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[str] = field(default_factory=Counter)
+
+    def add(self, counter: Counter[str], rows: Iterable[tuple[str, int]]) -> None:
+        for uri, count in rows:
+            counter[uri] += int(count)
+
+
+def _classify(records: DataFrame) -> DataFrame:
+    """Add the record's hash, head (type, id, meta) and pre-typing reason on the JVM."""
+    from pyspark.sql import functions as F
+
+    head = F.from_json("raw_text", _HEAD_SCHEMA, {"mode": "PERMISSIVE",
+                                                  "columnNameOfCorruptRecord": _CORRUPT})
+    h = F.col(_HEAD)
+    known = list(resource_types())
+    variant = F.try_parse_json("raw_text")
+    reason = (
+        F.when(h.isNull() | h[_CORRUPT].isNotNull(),
+               F.when(variant.isNull(), QuarantineReason.INVALID_JSON.value)
+               .otherwise(QuarantineReason.NOT_A_RESOURCE.value))
+        .when(h["resourceType"].isNull(), QuarantineReason.NOT_A_RESOURCE.value)
+        .when(~h["resourceType"].isin(known), QuarantineReason.UNKNOWN_RESOURCE_TYPE.value)
+        .when(h["id"].isNull() | (h["id"] == ""), QuarantineReason.MISSING_ID.value)
+    )
+    detail = F.create_map(*[x for r, d in _DETAILS.items() for x in (F.lit(r.value), F.lit(d))])
+    return (
+        records.withColumn(_HEAD, head)
+        .withColumn(_HASH, F.sha2("raw_text", 256))
+        .withColumn(_REASON, reason)
+        .withColumn(_DETAIL, detail[F.col(_REASON)])
+    )
+
+
+def _write_raw(spark: SparkSession, classified: DataFrame, run_id: str, config: MedlakeConfig) -> int:
+    from pyspark.sql import functions as F
+
+    create_raw_table(spark, config.tables)
+    rows = classified.select(
+        F.col("source_uri").alias("_source_uri"), F.col("position").alias("_position"),
+        F.col("position_kind").alias("_position_kind"),
+        F.col(f"{_HEAD}.resourceType").alias("resource_type"), F.col(f"{_HEAD}.id").alias("id"),
+        _HASH, "raw_text", "request_method", "full_url", "request_url",
+        F.lit(run_id).alias("_run_id"), F.current_timestamp().alias("_loaded_at"),
+    )
+    result = merge_into(spark, RAW_TABLE, rows, ["_source_uri", "_position", "_position_kind"],
+                        compare=[_HASH, "request_method", "full_url", "request_url"])
+    return result.version or 0
+
+
+def _latest_versions(candidates: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Split valid records into the newest per (type, id) and the superseded ones (narrow keys)."""
+    from pyspark.sql import functions as F
+
+    ranked = candidates.select(
+        *_KEYS, F.col(f"{_HEAD}.resourceType").alias("_type"), F.col(f"{_HEAD}.id").alias("_id"),
+        F.struct(F.expr(version_key(f"{_HEAD}.")).alias("v"), F.col("source_order").alias("o"))
+        .alias("_rank"),
+    )
+    newest = ranked.groupBy("_type", "_id").agg(
+        F.max_by(F.struct(*_KEYS), "_rank").alias("_newest"), F.count(F.lit(1)).alias("_n"))
+    superseded = (
+        ranked.join(newest.where("_n > 1"), ["_type", "_id"])
+        .where(~((F.col("source_uri") == F.col("_newest.source_uri"))
+                 & (F.col("position") == F.col("_newest.position"))
+                 & (F.col("position_kind") == F.col("_newest.position_kind"))))
+        .select(*_KEYS)
+    )
+    return candidates.join(superseded, _KEYS, "left_anti"), superseded
+
+
+def _typed_rows(
+    typed_input: DataFrame, resource_type: str, *, validate: bool, max_string_length: int
+) -> DataFrame:
+    """Parse one type's records, prove them lossless and optionally validate: reason and detail."""
+    from pyspark.sql import functions as F
+
+    from medlake.fhir.validate import VALIDATION_COLUMN, find_validation_errors
+
+    parsed = parse_resources(typed_input, resource_type, "raw_text",
+                             max_string_length=max_string_length)
+    checked = find_roundtrip_mismatches(parsed, resource_type, "raw_text", RESOURCE_COLUMN)
+    mismatch = QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH
+    reason = F.coalesce(
+        F.col(PARSE_ERROR_COLUMN),
+        F.when(F.col(ROUNDTRIP_COLUMN).isNotNull(), F.lit(mismatch.value)))
+    detail = (
+        F.when(F.col(PARSE_ERROR_COLUMN).isNotNull(),
+               F.concat(F.lit("Unable to parse the record into the schema of "), F.lit(resource_type),
+                        F.lit(": "), F.col(PARSE_ERROR_COLUMN)))
+        .when(F.col(ROUNDTRIP_COLUMN).isNotNull(),
+              F.concat(F.lit(_DETAILS[mismatch] + " "), F.col(ROUNDTRIP_COLUMN)))
+    )
+    if validate:
+        checked = find_validation_errors(checked, resource_type, "raw_text")
+        failed = QuarantineReason.VALIDATION_FAILED.value
+        reason = F.coalesce(reason, F.when(F.col(VALIDATION_COLUMN).isNotNull(), F.lit(failed)))
+        detail = F.coalesce(detail, F.col(VALIDATION_COLUMN))
+    return checked.withColumns({_REASON: reason, _DETAIL: detail})
+
+
+def _merge_typed(
+    spark: SparkSession, checked: DataFrame, resource_type: str, run_id: str, config: MedlakeConfig
+) -> int:
+    from pyspark.sql import functions as F
+
+    table = create_typed_table(spark, resource_type, config.tables)
+    rows = checked.where(F.col(_REASON).isNull()).select(
+        f"{RESOURCE_COLUMN}.*",
+        F.col(_HASH).alias("_content_hash"), F.col("source_uri").alias("_source_uri"),
+        F.col("position").alias("_position"), F.lit(run_id).alias("_run_id"),
+        F.current_timestamp().alias("_loaded_at"),
+    )
+    result = merge_into(spark, table, rows, ["id"],
+                        newer=f"{version_key('s.')} >= {version_key('t.')}",
+                        compare=["_content_hash"])
+    return result.version or 0
+
+
+def _quarantine_rows(rows: DataFrame, run_id: str) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return rows.select(
+        "source_uri", "position", "position_kind", F.col(_REASON).alias("reason"),
+        F.col(_DETAIL).alias("detail"), "raw_text", _HASH, F.lit(run_id).alias("run_id"),
+        F.current_timestamp().alias("quarantined_at"))
+
+
+def _per_file(df: DataFrame) -> list[tuple[str, int]]:
+    return [(row[0], row[1]) for row in df.groupBy("source_uri").count().collect()]
+
+
+def _load_typed(
+    spark: SparkSession, config: MedlakeConfig, classified: DataFrame, run_id: str, counts: _Counts,
+    *, validate: bool, max_string_length: int, types: Sequence[str] | None = None,
+) -> tuple[DataFrame, dict[str, int]]:
+    """Load the valid records into their typed tables; return the quarantine rows and versions."""
+    from pyspark.sql import functions as F
+
+    candidates = classified.where(F.col(_REASON).isNull())
+    if types is not None:
+        candidates = candidates.where(F.col(f"{_HEAD}.resourceType").isin(list(types)))
+    newest, superseded = _latest_versions(candidates)
+    superseded = superseded.cache()
+    counts.add(counts.duplicates, _per_file(superseded))
+    present = [row[0] for row in newest.select(f"{_HEAD}.resourceType").distinct().collect()]
+    versions: dict[str, int] = {}
+    rejected: list[DataFrame] = []
+    for resource_type in sorted(present):
+        typed_input = newest.where(F.col(f"{_HEAD}.resourceType") == resource_type)
+        checked = _typed_rows(typed_input, resource_type, validate=validate,
+                              max_string_length=max_string_length).cache()
+        verdicts = checked.groupBy("source_uri").agg(
+            F.count(F.when(F.col(_REASON).isNull(), 1)), F.count(F.col(_REASON))).collect()
+        counts.add(counts.loaded, ((row[0], row[1]) for row in verdicts))
+        counts.add(counts.quarantined, ((row[0], row[2]) for row in verdicts))
+        versions[typed_table(resource_type)] = _merge_typed(spark, checked, resource_type, run_id, config)
+        if any(row[2] for row in verdicts):
+            bad = _quarantine_rows(checked.where(F.col(_REASON).isNotNull()), run_id).cache()
+            bad.count()
+            rejected.append(bad)
+        checked.unpersist()
+        LOGGER.info("%s: %d loaded, %d quarantined", typed_table(resource_type),
+                    sum(row[1] for row in verdicts), sum(row[2] for row in verdicts))
+    superseded.unpersist()
+    quarantined = _quarantine_rows(classified.where(F.col(_REASON).isNotNull()), run_id)
+    for bad in rejected:
+        quarantined = quarantined.unionByName(bad)
+    return quarantined, versions
+
+
+def _manifest_rows(spark: SparkSession, files: list, counts: _Counts, blank: dict[str, int]) -> DataFrame:  # type: ignore[type-arg]
+    rows = []
+    for file in files:
+        uri = file.uri
+        loaded, dup, quarantined = counts.loaded[uri], counts.duplicates[uri], counts.quarantined[uri]
+        outcome = FileOutcome.QUARANTINED if quarantined and not (loaded or dup) else FileOutcome.LOADED
+        detail = f"{blank[uri]} blank lines skipped" if blank.get(uri) else None
+        rows.append((uri, file.size, file.modification_time, file.content_hash, outcome.value, detail,
+                     counts.records_in[uri], loaded, dup, quarantined))
+    return spark.createDataFrame(rows, (
+        "uri string, size long, modification_time timestamp, content_hash string, outcome string, "
+        "detail string, records_in long, loaded long, duplicates long, quarantined long"))
+
+
+def run_fhir_ingest(
+    spark: SparkSession,
+    config: MedlakeConfig,
+    inputs: Sequence[str],
+    *,
+    validate: bool = False,
+    max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
+) -> RunSummary:
+    """Load FHIR bulk NDJSON files into ``fhir.raw``, ``fhir.<type>`` and ``fhir.quarantine``.
+
+    Parameters
+    ----------
+    spark
+        The session.
+    config
+        The profile (table settings, ``fhir.validate``, ``fhir.max_quarantined_fraction``).
+    inputs
+        Files or directories (searched recursively), local paths or URIs.
+    validate
+        Also validate with the fhir.resources R4B models (also on when ``fhir.validate`` is).
+    max_string_length
+        Longest JSON string value accepted; longer ones quarantine the record (``value_too_large``).
+
+    Returns
+    -------
+    RunSummary
+        Counts: ``files``, ``files_skipped``, ``files_too_large``, ``records_in``, ``loaded``,
+        ``duplicates``, ``quarantined``, ``blank_lines``; Delta versions of the tables written.
+
+    Raises
+    ------
+    JobError
+        If the quarantined fraction of the records exceeds ``fhir.max_quarantined_fraction``.
+    """
+    from pyspark.sql import functions as F
+
+    with start_run(spark, JOB, config.tables) as run:
+        listing = list_files(spark, list(inputs), NDJSON_PATTERN)
+        plan = plan_files(spark, JOB, listing, max_bytes=_MAX_FILE_BYTES, settings=config.tables)
+        files = plan.to_process.collect()
+        passed_by = plan.skipped.unionByName(plan.too_large).collect()
+        files_df = spark.createDataFrame(files, plan.to_process.schema) if files else plan.to_process.limit(0)
+        scan = scan_ndjson(spark, files_df)
+        records = scan.records
+        # RECORD SOURCES: a further source is one line here, e.g.
+        # records = records.unionByName(read_bundles(spark, bundle_files))
+        classified = _classify(records).cache()
+        counts = _Counts()
+        counts.add(counts.records_in, _per_file(classified))
+        counts.add(counts.quarantined, _per_file(classified.where(F.col(_REASON).isNotNull())))
+        run.stage("read", files=len(files), records=sum(counts.records_in.values()))
+        if files:
+            run.summary.table_versions[RAW_TABLE] = _write_raw(spark, classified, run.run_id, config)
+        quarantined, versions = _load_typed(
+            spark, config, classified, run.run_id, counts,
+            validate=validate or config.fhir.validate, max_string_length=max_string_length)
+        run.summary.table_versions.update(versions)
+        if files:
+            result = write_quarantine(spark, QUARANTINE_TABLE, quarantined, config.tables)
+            run.summary.table_versions[QUARANTINE_TABLE] = result.version or 0
+        classified.unpersist()
+        manifest = _manifest_rows(spark, files, counts, scan.blank_lines)
+        if passed_by:
+            manifest = manifest.unionByName(
+                spark.createDataFrame(passed_by, plan.skipped.schema), allowMissingColumns=True)
+        record_files(spark, JOB, run.run_id, manifest, config.tables)
+        totals = {name: sum(getattr(counts, name).values())
+                  for name in ("records_in", "loaded", "duplicates", "quarantined")}
+        run.summary.add(files=len(files), files_skipped=len(passed_by), **totals,
+                        blank_lines=sum(scan.blank_lines.values()))
+        run.stage("write", **totals)
+        limit = config.fhir.max_quarantined_fraction
+        if totals["records_in"] and totals["quarantined"] / totals["records_in"] > limit:
+            raise JobError(f"Unable to finish the FHIR ingest as {totals['quarantined']} of "
+                           f"{totals['records_in']} records were quarantined, above the "
+                           f"configured fraction {limit}")
+        return run.finish()
+
+
+def _raw_records(spark: SparkSession) -> DataFrame:
+    """Return ``fhir.raw`` as records, in input order (files by URI, then positions)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    raw = spark.table(RAW_TABLE)
+    file_order = F.dense_rank().over(Window.orderBy("_source_uri")) - 1
+    return raw.select(
+        F.col("_source_uri").alias("source_uri"), F.col("_position").alias("position"),
+        F.col("_position_kind").alias("position_kind"), "raw_text", "request_method", "full_url",
+        "request_url",
+        (F.shiftleft(file_order.cast("long"), SOURCE_ORDER_SHIFT) + F.col("_position"))
+        .alias("source_order"),
+    ).select(*RECORD_COLUMNS)
+
+
+def _evolve_schema(spark: SparkSession, resource_type: str, config: MedlakeConfig) -> str:
+    """Bring an existing typed table to the committed schema: add columns, or replace the table.
+
+    Returns ``"added"`` (Delta schema evolution: only columns were added), ``"replaced"`` (a
+    column changed type, e.g. a new recursion depth: the table is emptied with the new schema,
+    keeping its history) or ``"unchanged"``.
+    """
+    table = typed_table(resource_type)
+    target = typed_schema(resource_type)
+    if not spark.catalog.tableExists(table):
+        create_typed_table(spark, resource_type, config.tables)
+        return "unchanged"
+    current = spark.table(table).schema
+    if current == target:
+        return "unchanged"
+    empty = spark.createDataFrame([], target).write.format("delta").mode("append")
+    try:
+        empty.option("mergeSchema", "true").saveAsTable(table)
+        return "added"
+    except Exception:  # a changed type cannot be merged: replace (history is kept)
+        LOGGER.warning("%s: the schema changed incompatibly; the table is rebuilt from %s",
+                       table, RAW_TABLE)
+        (spark.createDataFrame([], target).write.format("delta").mode("overwrite")
+         .option("overwriteSchema", "true").saveAsTable(table))
+        return "replaced"
+
+
+def rebuild_typed_tables(
+    spark: SparkSession, config: MedlakeConfig, types: Sequence[str] | None = None, *,
+    validate: bool = False,
+) -> RunSummary:
+    """Re-derive typed tables from ``fhir.raw`` after the committed schemas changed.
+
+    Each table is first brought to the committed schema (:func:`_evolve_schema`: Delta schema
+    evolution when columns were only added, otherwise replaced), then every record of ``fhir.raw``
+    goes through the same typed path as an ingest: rows whose content is unchanged are not
+    rewritten; records that now fit the schema load; the quarantine gains rows for records that
+    no longer do.
+
+    Parameters
+    ----------
+    spark
+        The session.
+    config
+        The profile.
+    types
+        Resource types to rebuild (default: every type in ``fhir.raw``).
+    validate
+        Also validate with fhir.resources.
+    """
+    from pyspark.sql import functions as F
+
+    with start_run(spark, f"{JOB}_rebuild", config.tables) as run:
+        create_raw_table(spark, config.tables)
+        classified = _classify(_raw_records(spark)).cache()
+        present = [row[0] for row in classified.where(F.col(_REASON).isNull())
+                   .select(f"{_HEAD}.resourceType").distinct().collect()]
+        chosen = sorted(set(present) & set(types)) if types is not None else sorted(present)
+        changes = Counter(_evolve_schema(spark, t, config) for t in chosen)
+        counts = _Counts()
+        quarantined, versions = _load_typed(
+            spark, config, classified, run.run_id, counts, validate=validate or config.fhir.validate,
+            max_string_length=DEFAULT_MAX_STRING_LENGTH, types=chosen)
+        typed_quarantine = quarantined.where(F.col("reason").isin(
+            QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH.value, QuarantineReason.VALUE_TOO_LARGE.value,
+            QuarantineReason.VALIDATION_FAILED.value))
+        write_quarantine(spark, QUARANTINE_TABLE, typed_quarantine, config.tables)
+        classified.unpersist()
+        run.summary.table_versions.update(versions)
+        run.summary.add(types=len(chosen), columns_added=changes["added"],
+                        tables_replaced=changes["replaced"],
+                        loaded=sum(counts.loaded.values()),
+                        duplicates=sum(counts.duplicates.values()),
+                        quarantined=sum(counts.quarantined.values()))
+        return run.finish()
+
