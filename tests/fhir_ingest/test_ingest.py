@@ -1,0 +1,202 @@
+"""FHIR bulk NDJSON ingest over generated data: counts, reasons, exactness, versions, reruns."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from medlake.config import MedlakeConfig
+from medlake.fhir.ingest import run_fhir_ingest, version_key
+from medlake.fhir.roundtrip import first_difference
+from medlake.fhir.schema import json_text_paths, load_schema_json, resource_types
+from medlake.fhir.tables import LINEAGE_COLUMNS, typed_table
+from medlake.runs import RunSummary
+from medlake.synthetic.__main__ import main as generate
+from medlake.tables import table_version
+
+SEED_QUERY = """
+SELECT name[0].given AS FirstName, name[0].family AS LastName,
+       get_json_object(extension[0], '$.valueString') AS MothersMaidenName,
+       get_json_object(extension[1], '$.valueAddress.city') AS birthPlace
+FROM fhir.patient
+"""
+TABLES = ["fhir.raw", "fhir.quarantine", "fhir.patient", "fhir.observation"]
+
+
+def _gzip_one(directory: Path, name: str) -> None:
+    plain = directory / name
+    with plain.open("rb") as source, gzip.open(f"{plain}.gz", "wb") as target:
+        shutil.copyfileobj(source, target)
+    plain.unlink()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic")
+    assert generate(["--out", str(out), "--patients", "2", "--seed", "7"]) == 0
+    _gzip_one(out / "fhir", "Observation.ndjson")  # one gzip file among plain ones
+    return out
+
+
+@pytest.fixture(scope="module")
+def loaded(spark: SparkSession, config: MedlakeConfig, generated: Path) -> dict[str, Any]:
+    first = run_fhir_ingest(spark, config, [str(generated / "fhir"), str(generated / "bad")])
+    versions = {table: table_version(spark, table) for table in TABLES}
+    second = run_fhir_ingest(spark, config, [str(generated / "fhir"), str(generated / "bad")])
+    return {"first": first, "second": second, "versions": versions}
+
+
+def _expected_lines(generated: Path) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = json.loads(
+        (generated / "expected" / "bad-records.json").read_text())["lines"]
+    return lines
+
+
+def test_counts_add_up_per_run_and_file(spark: SparkSession, loaded: dict[str, Any],
+                                        generated: Path) -> None:
+    summary: RunSummary = loaded["first"]
+    counts = summary.counts
+    good = sum(json.loads((generated / "expected" / "fhir.json").read_text()).values())
+    lines = _expected_lines(generated)
+    bad_reasons = [line for line in lines if line["reason"]]
+    assert counts["records_in"] == good + sum(not line["blank"] for line in lines)
+    assert counts["records_in"] == counts["loaded"] + counts["duplicates"] + counts["quarantined"]
+    assert counts["quarantined"] == len(bad_reasons)
+    assert counts["blank_lines"] == sum(line["blank"] for line in lines)
+    files = spark.table("ops.files").where(F.col("run_id") == summary.run_id).collect()
+    assert len(files) == counts["files"] == 12
+    assert all(f.records_in == f.loaded + f.duplicates + f.quarantined for f in files)
+
+
+def test_each_bad_record_gets_its_reason(spark: SparkSession, loaded: dict[str, Any],
+                                         generated: Path) -> None:
+    uri = (generated / "bad" / "fhir" / "bad-records.ndjson").resolve().as_uri().replace(
+        "file:///", "file:/")
+    found = {row.position: row.reason for row in
+             spark.table("fhir.quarantine").where(F.col("source_uri") == uri).collect()}
+    expected = {line["line"]: line["reason"] for line in _expected_lines(generated) if line["reason"]}
+    assert found == expected
+    path = spark.table("fhir.quarantine").where(
+        (F.col("source_uri") == uri) & (F.col("reason") == "schema_roundtrip_mismatch")
+    ).select("detail").collect()
+    assert any(row.detail.endswith("Patient.favouriteColour") for row in path)
+
+
+def test_rerun_changes_nothing(spark: SparkSession, loaded: dict[str, Any]) -> None:
+    second: RunSummary = loaded["second"]
+    assert second.counts["files"] == 0 and second.counts["files_skipped"] == 12
+    assert {t: table_version(spark, t) for t in TABLES} == loaded["versions"]
+
+
+def test_every_loaded_resource_round_trips(spark: SparkSession, loaded: dict[str, Any],
+                                           generated: Path) -> None:
+    expected = json.loads((generated / "expected" / "fhir.json").read_text())
+    for resource_type, count in expected.items():
+        table = spark.table(typed_table(resource_type)).where(
+            F.col("_source_uri").contains(str(generated)))
+        assert table.count() == count, resource_type
+    rows = (
+        spark.table("fhir.patient").alias("p")
+        .join(spark.table("fhir.raw").alias("r"),
+              (F.col("p._source_uri") == F.col("r._source_uri"))
+              & (F.col("p._position") == F.col("r._position")))
+        .select(F.to_json(F.struct("p.*")).alias("typed"), "r.raw_text").collect()
+    )
+    paths = json_text_paths(load_schema_json("Patient"))
+    assert rows and all(first_difference(r.raw_text, _without_lineage(r.typed), paths, "Patient")
+                        is None for r in rows)
+
+
+def _without_lineage(typed: str) -> str:
+    value = json.loads(typed)
+    return json.dumps({k: v for k, v in value.items() if k not in LINEAGE_COLUMNS})
+
+
+def test_decimals_stay_exact(spark: SparkSession, loaded: dict[str, Any]) -> None:
+    ratios = spark.sql(
+        "SELECT get_json_object(filter(extension, e -> get_json_object(e, '$.url') LIKE "
+        "'%disability-adjusted-life-years')[0], '$.valueDecimal') AS v FROM fhir.patient "
+        "WHERE _source_uri NOT LIKE '%bad-records%'").collect()
+    assert ratios and {r.v for r in ratios} == {"0.12345678901234567890123"}
+    heights = spark.sql("SELECT valueQuantity.value AS v FROM fhir.observation "
+                        "WHERE valueQuantity.value IS NOT NULL").collect()
+    assert heights and all(isinstance(r.v, Decimal) for r in heights)
+
+
+def test_seed_query_returns_a_row_per_patient(spark: SparkSession, loaded: dict[str, Any]) -> None:
+    patients = spark.table("fhir.patient").count()
+    assert spark.sql(SEED_QUERY).count() == patients > 0
+
+
+@pytest.mark.parametrize(
+    "older, newer",
+    [
+        (("2024-01-01T00:00:00Z", "9"), ("2024-01-01T00:00:00Z", "10")),
+        (("2024-01-01T01:00:00+01:00", "2"), ("2024-01-01T00:00:00.000Z", "3")),
+        (("2024-01-01T00:00:00Z", "99"), ("2024-01-01T00:00:00.5Z", "1")),
+        (("2024-01-01T04:59:59Z", "1"), ("2024-01-01T00:00:00-05:00", "1")),
+        ((None, "5"), ("2020-01-01T00:00:00Z", "1")),
+        (("2024-01-01T00:00:00Z", "abc"), ("2024-01-01T00:00:00Z", "1")),
+    ],
+)
+def test_version_key_orders_versions(spark: SparkSession, older: tuple[str | None, str],
+                                     newer: tuple[str | None, str]) -> None:
+    schema = "meta struct<lastUpdated: string, versionId: string>"
+    df = spark.createDataFrame([((older[0], older[1]),), ((newer[0], newer[1]),)], schema)
+    keys = df.select(F.expr(version_key()).alias("k")).collect()
+    assert keys[0].k < keys[1].k
+
+
+def _patient(resource_id: str, updated: str, version: str, family: str) -> str:
+    return json.dumps({"resourceType": "Patient", "id": resource_id,
+                       "meta": {"versionId": version, "lastUpdated": updated},
+                       "name": [{"family": family}]})
+
+
+def test_newest_version_wins_across_files_and_runs(spark: SparkSession, config: MedlakeConfig,
+                                                   tmp_path: Path) -> None:
+    first = tmp_path / "a"
+    first.mkdir()
+    (first / "1.ndjson").write_text("\n".join([
+        _patient("v-1", "2024-01-01T00:00:00Z", "9", "Nine"),
+        _patient("v-1", "2024-01-01T00:00:00Z", "10", "Ten"),
+        _patient("v-2", "2024-01-02T00:00:00+01:00", "1", "Later"),
+        _patient("v-2", "2024-01-01T23:30:00Z", "2", "Earlier"),
+    ]) + "\n")
+    summary = run_fhir_ingest(spark, config, [str(first)])
+    assert (summary.counts["loaded"], summary.counts["duplicates"]) == (2, 2)
+    names = {r.id: r.family for r in spark.sql(
+        "SELECT id, name[0].family AS family FROM fhir.patient WHERE id LIKE 'v-%'").collect()}
+    assert names == {"v-1": "Ten", "v-2": "Earlier"}
+    late = tmp_path / "b"
+    late.mkdir()
+    (late / "2.ndjson").write_text(_patient("v-1", "2023-12-31T00:00:00Z", "11", "Old") + "\n"
+                                   + _patient("v-2", "2024-02-01T00:00:00Z", "3", "New") + "\n")
+    run_fhir_ingest(spark, config, [str(late)])
+    names = {r.id: r.family for r in spark.sql(
+        "SELECT id, name[0].family AS family FROM fhir.patient WHERE id LIKE 'v-%'").collect()}
+    assert names == {"v-1": "Ten", "v-2": "New"}
+
+
+def test_changed_file_is_reprocessed(spark: SparkSession, config: MedlakeConfig, tmp_path: Path) -> None:
+    path = tmp_path / "c.ndjson"
+    path.write_text(_patient("c-1", "2024-01-01T00:00:00Z", "1", "Before") + "\n")
+    run_fhir_ingest(spark, config, [str(path)])
+    path.write_text(_patient("c-1", "2024-01-02T00:00:00Z", "2", "After") + "\n")
+    summary = run_fhir_ingest(spark, config, [str(path)])
+    assert summary.counts["files"] == 1
+    assert spark.sql("SELECT name[0].family AS f FROM fhir.patient WHERE id = 'c-1'").head().f == "After"
+
+
+def test_lineage_columns_cannot_collide_with_fhir_elements() -> None:
+    for resource_type in resource_types():
+        names = {field["name"] for field in load_schema_json(resource_type)["fields"]}
+        assert not names & set(LINEAGE_COLUMNS), resource_type
