@@ -589,6 +589,22 @@ def _output_exists(output_dir: str, study_uid: str, series_uid: str, sop_uid: st
         return False
 
 
+def _new_quarantine_rows(spark: "SparkSession", rows: "DataFrame") -> "DataFrame":
+    """Drop rows ``dicom.quarantine`` already holds unchanged, so a rerun does not even commit a no-op MERGE."""
+    from pyspark.sql import functions as F
+
+    ordered = rows.select(*quarantine_schema().fieldNames())
+    if not spark.catalog.tableExists(QUARANTINE_TABLE):
+        return ordered
+    existing = spark.table(QUARANTINE_TABLE)
+    same = [ordered[name].eqNullSafe(existing[name]) for name in
+            ("source_uri", "position", "position_kind", "reason", "detail", "content_hash")]
+    condition = same[0]
+    for clause in same[1:]:
+        condition = condition & clause
+    return ordered.join(existing, condition, "left_anti")
+
+
 def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
                         output_dicom: str | None = None) -> RunSummary:
     """Transcode the pixel data of every ingested instance not yet in ``dicom.frame``.
@@ -637,7 +653,7 @@ def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
                 "source_uri", "position", "position_kind", "reason", "detail",
                 F.lit(None).cast("string").alias("raw_text"), F.col("source_content_hash").alias("content_hash"),
                 F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"))
-            quarantined = write_quarantine(spark, QUARANTINE_TABLE, quarantine.select(*quarantine_schema().fieldNames()),
+            quarantined = write_quarantine(spark, QUARANTINE_TABLE, _new_quarantine_rows(spark, quarantine),
                                            config.tables)
             run.summary.table_versions[QUARANTINE_TABLE] = quarantined.version or 0
             overall = _stage_lines(run, results)
@@ -646,7 +662,7 @@ def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
                       quarantine_inserted=quarantined.inserted)
         if image_sets is not None:
             run.stage("image_sets", frames_updated=attach_image_sets(spark, image_sets))
-        run.summary.add(frames=overall["frames"] + overall["failures"], transcoded=overall["transcoded"],
+        run.summary.add(frames=overall["frames"], transcoded=overall["transcoded"],
                         kept=overall["kept"], passed_through=overall["passed_through"],
                         quarantined=overall["failures"], raw_bytes=overall["raw_bytes"],
                         stored_bytes=overall["stored_bytes"])
