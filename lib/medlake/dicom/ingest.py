@@ -41,7 +41,7 @@ from medlake.dicom.tables import (
 from medlake.manifest import FileOutcome, list_files, plan_files, record_files
 from medlake.quarantine import PositionKind, write_quarantine
 from medlake.runs import Run, RunSummary, start_run
-from medlake.tables import WriteResult, merge_into
+from medlake.tables import WriteResult, merge_into, table_version
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -259,13 +259,14 @@ def _update_studies(spark: "SparkSession", config: MedlakeConfig, run: Run, touc
     stale = (spark.table(DICOM_IMAGE_SET).join(F.broadcast(touched), "study_instance_uid")
              .join(image_sets.select("image_set_id"), "image_set_id", "left_anti").select("image_set_id"))
     stale_ids = [row.image_set_id for row in stale.collect()]
-    if stale_ids:  # a touched study whose instances no longer form these image sets
-        DeltaTable.forName(spark, DICOM_IMAGE_SET).delete(F.col("image_set_id").isin(stale_ids))
-    image_set_count = image_sets.count()
-    image_sets.unpersist()
     for result in (series, studies, image_set_result):
         if result.version is not None:
             run.summary.table_versions[result.table] = result.version
+    if stale_ids:  # a touched study whose instances no longer form these image sets
+        DeltaTable.forName(spark, DICOM_IMAGE_SET).delete(F.col("image_set_id").isin(stale_ids))
+        run.summary.table_versions[DICOM_IMAGE_SET] = table_version(spark, DICOM_IMAGE_SET)
+    image_set_count = image_sets.count()
+    image_sets.unpersist()
     run.stage("hierarchy", series_changed=series.changed, studies_changed=studies.changed,
               image_sets_changed=image_set_result.changed, image_sets_deleted=len(stale_ids))
     return image_set_count
@@ -320,7 +321,7 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
     Examples
     --------
     >>> run_dicom_ingest(spark, config, ["/data/dicom"]).one_line()  # doctest: +SKIP
-    'medlake dicom_ingest succeeded run=…: files=97, loaded=82, duplicates=2, dicomdir=1, quarantined=12, …'
+    'medlake dicom_ingest succeeded run=…: files=96, loaded=82, duplicates=2, dicomdir=1, quarantined=11, …'
     """
     from pyspark.sql import functions as F
 
