@@ -61,6 +61,7 @@ __all__ = [
 LOGGER = logging.getLogger(__name__)
 
 TOMBSTONE_TABLE = "fhir.tombstone"
+_DATABASE = "fhir"
 # TODO(lead): move to QuarantineReason
 #: A DELETE entry whose request.url names no ``Type/id`` (e.g. a conditional delete).
 UNRESOLVED_DELETE = "unresolved_delete"
@@ -184,18 +185,27 @@ def split_deletes(records: DataFrame, run_id: str) -> tuple[DataFrame, DataFrame
     return tombstones, deletes.where(~resolvable)
 
 
-def _live_versions(spark: SparkSession, resource_types: Sequence[str]) -> DataFrame | None:
+def _in(database: str, table: str) -> str:
+    """Return ``table`` (``fhir.x``) moved to ``database``."""
+    return f"{database}.{table.split('.', 1)[1]}"
+
+
+def _typed(database: str, resource_type: str) -> str:
+    from medlake.fhir.tables import typed_table
+
+    return _in(database, typed_table(resource_type))
+
+
+def _live_versions(spark: SparkSession, resource_types: Sequence[str], database: str) -> DataFrame | None:
     """Return ``resource_type, _id, _last_updated, _version_id`` of the live rows of existing tables."""
     from pyspark.sql import functions as F
 
-    from medlake.fhir.tables import typed_table
-
     frames = [
-        spark.table(typed_table(resource_type)).select(
+        spark.table(_typed(database, resource_type)).select(
             F.lit(resource_type).alias("resource_type"), F.col("id").alias("_id"),
             F.col("meta.lastUpdated").alias("_last_updated"), F.col("meta.versionId").alias("_version_id"))
         for resource_type in resource_types
-        if spark.catalog.tableExists(typed_table(resource_type))
+        if spark.catalog.tableExists(_typed(database, resource_type))
     ]
     if not frames:
         return None
@@ -205,7 +215,9 @@ def _live_versions(spark: SparkSession, resource_types: Sequence[str]) -> DataFr
     return live
 
 
-def record_deletes(spark: SparkSession, config: MedlakeConfig, deletes: DataFrame) -> WriteResult:
+def record_deletes(
+    spark: SparkSession, config: MedlakeConfig, deletes: DataFrame, *, database: str = _DATABASE
+) -> WriteResult:
     """Merge tombstone rows into ``fhir.tombstone``: the latest delete per resource is kept.
 
     A delete that the resource's live row already outlives (it was re-created after the delete)
@@ -219,6 +231,8 @@ def record_deletes(spark: SparkSession, config: MedlakeConfig, deletes: DataFram
         Table settings come from ``config.tables``.
     deletes
         Tombstone rows from :func:`split_deletes`.
+    database
+        Where the typed tables and the tombstones live (another database only in tests).
 
     Returns
     -------
@@ -228,12 +242,13 @@ def record_deletes(spark: SparkSession, config: MedlakeConfig, deletes: DataFram
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    create_table(spark, TOMBSTONE_TABLE, tombstone_schema(), settings=config.tables,
+    tombstone_table = _in(database, TOMBSTONE_TABLE)
+    create_table(spark, tombstone_table, tombstone_schema(), settings=config.tables,
                  comment="Deleted FHIR resources: a late, older version does not bring them back")
     types = sorted(row[0] for row in deletes.select("resource_type").distinct().collect())
     if not types:
-        return WriteResult(TOMBSTONE_TABLE, version=table_version(spark, TOMBSTONE_TABLE))
-    live = _live_versions(spark, types)
+        return WriteResult(tombstone_table, version=table_version(spark, tombstone_table))
+    live = _live_versions(spark, types, database)
     if live is not None:
         deletes = deletes.alias("d").join(
             live.alias("l"),
@@ -245,24 +260,27 @@ def record_deletes(spark: SparkSession, config: MedlakeConfig, deletes: DataFram
         Window.partitionBy("resource_type", "id")
         .orderBy(F.col("deleted_at").desc(), F.col("source_order").desc(), F.col("position").desc())))
     return merge_into(
-        spark, TOMBSTONE_TABLE,
+        spark, tombstone_table,
         latest.where("_medlake_rank = 1").select(*tombstone_schema().fieldNames()),
         ["resource_type", "id"],
         newer="s.deleted_at > t.deleted_at", compare=["deleted_at", "version_id", "source_uri", "position"],
     )
 
 
-def _tombstones_of(spark: SparkSession, resource_type: str) -> DataFrame | None:
+def _tombstones_of(spark: SparkSession, resource_type: str, database: str) -> DataFrame | None:
     from pyspark.sql import functions as F
 
-    if not spark.catalog.tableExists(TOMBSTONE_TABLE):
+    table = _in(database, TOMBSTONE_TABLE)
+    if not spark.catalog.tableExists(table):
         return None
-    return spark.table(TOMBSTONE_TABLE).where(F.col("resource_type") == resource_type).select(
+    return spark.table(table).where(F.col("resource_type") == resource_type).select(
         F.col("id").alias(_TOMB_ID), F.col("deleted_at").alias(_TOMB_AT),
         F.col("version_id").alias(_TOMB_VERSION))
 
 
-def drop_deleted(spark: SparkSession, rows: DataFrame, resource_type: str, *, prefix: str = "") -> DataFrame:
+def drop_deleted(
+    spark: SparkSession, rows: DataFrame, resource_type: str, *, prefix: str = "", database: str = _DATABASE
+) -> DataFrame:
     """Drop the incoming versions that do not outlive their resource's tombstone.
 
     Parameters
@@ -276,6 +294,8 @@ def drop_deleted(spark: SparkSession, rows: DataFrame, resource_type: str, *, pr
     prefix
         Path of the struct holding ``id`` and ``meta``: ``""`` for typed rows, e.g.
         ``"resource."`` for :func:`medlake.fhir.parse.parse_resources`' output.
+    database
+        Where the tombstones live (another database only in tests).
 
     Returns
     -------
@@ -288,7 +308,7 @@ def drop_deleted(spark: SparkSession, rows: DataFrame, resource_type: str, *, pr
     """
     from pyspark.sql import functions as F
 
-    tombstones = _tombstones_of(spark, resource_type)
+    tombstones = _tombstones_of(spark, resource_type, database)
     if tombstones is None:
         return rows
     outlives = F.expr(_outlives(f"{prefix}meta.lastUpdated", f"{prefix}meta.versionId", _TOMB_AT, _TOMB_VERSION))
@@ -320,7 +340,7 @@ def _delete_matching(spark: SparkSession, table: str, doomed: DataFrame, on: str
     return count
 
 
-def apply_tombstones(spark: SparkSession, resource_type: str) -> TombstoneResult:
+def apply_tombstones(spark: SparkSession, resource_type: str, *, database: str = _DATABASE) -> TombstoneResult:
     """Delete live rows of ``resource_type`` that a tombstone removes; clear outlived tombstones.
 
     Run it after merging the type's incoming versions (filtered by :func:`drop_deleted`) and
@@ -332,6 +352,8 @@ def apply_tombstones(spark: SparkSession, resource_type: str) -> TombstoneResult
         The session.
     resource_type
         The type whose typed table (:func:`medlake.fhir.tables.typed_table`) is checked.
+    database
+        Where the typed tables and the tombstones live (another database only in tests).
 
     Returns
     -------
@@ -340,10 +362,8 @@ def apply_tombstones(spark: SparkSession, resource_type: str) -> TombstoneResult
     """
     from pyspark.sql import functions as F
 
-    from medlake.fhir.tables import typed_table
-
-    table = typed_table(resource_type)
-    tombstones = _tombstones_of(spark, resource_type)
+    table, tombstone_table = _typed(database, resource_type), _in(database, TOMBSTONE_TABLE)
+    tombstones = _tombstones_of(spark, resource_type, database)
     if tombstones is None or not spark.catalog.tableExists(table):
         return TombstoneResult(0, 0, None, None)
     live = spark.table(table).select(
@@ -352,7 +372,7 @@ def apply_tombstones(spark: SparkSession, resource_type: str) -> TombstoneResult
     matched = live.join(tombstones, F.col("id") == F.col(_TOMB_ID))
     deleted = _delete_matching(spark, table, matched.where(~outlives).select("id"), "t.id = s.id")
     cleared = _delete_matching(
-        spark, TOMBSTONE_TABLE, matched.where(outlives).select(F.col("id").alias("_id")),
+        spark, tombstone_table, matched.where(outlives).select(F.col("id").alias("_id")),
         f"t.resource_type = '{resource_type}' AND t.id = s._id")
     LOGGER.info("%s: %d deleted by tombstones, %d tombstones cleared by newer versions", table, deleted, cleared)
-    return TombstoneResult(deleted, cleared, table_version(spark, table), table_version(spark, TOMBSTONE_TABLE))
+    return TombstoneResult(deleted, cleared, table_version(spark, table), table_version(spark, tombstone_table))

@@ -1,0 +1,123 @@
+"""Version ordering, and deletes with tombstones on the generator's versions-and-deletes scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from medlake.fhir.bundles import DELETE, read_bundles
+from medlake.fhir.parse import parse_resources
+from medlake.fhir.references import PARSE_TEXT_COLUMN, resolve_references
+from medlake.fhir.schema import load_schema
+from medlake.fhir.versions import (
+    apply_tombstones,
+    drop_deleted,
+    newer_condition,
+    newest_first,
+    record_deletes,
+    split_deletes,
+    version_key,
+)
+from medlake.manifest import list_files
+from medlake.synthetic.bundles import version_steps
+from medlake.synthetic.roster import roster_patient
+from medlake.tables import create_table, merge_into, table_version
+from tests.fhir_bundles.conftest import SEED, ndjson_records
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+DATABASE = "scratch_versions"
+TYPES = ("Patient", "Observation")
+
+#: (older lastUpdated, older versionId, newer lastUpdated, newer versionId)
+ORDERED_PAIRS = [
+    ("2025-03-01T00:00:00Z", "9", "2025-03-01T00:00:00Z", "10"),  # numeric, not text order
+    ("2025-03-01T10:00:00+09:00", "3", "2025-03-01T02:00:00Z", "4"),  # 01:00Z before 02:00Z
+    ("2025-03-01T02:00:00Z", "5", "2025-03-01T11:30:00+09:00", "1"),  # the instant decides first
+    ("2025-03-01T00:00:00.000Z", "009", "2025-03-01T00:00:00Z", "10"),  # same instant, other spelling
+    (None, "99", "1999-01-01T00:00:00Z", "1"),  # no lastUpdated is the oldest
+    ("2025-03-01T00:00:00Z", "abc", "2025-03-01T00:00:00Z", "2"),  # numeric above non-numeric
+    ("2025-03-01T00:00:00Z", None, "2025-03-01T00:00:00Z", "1"),
+]
+
+
+def test_version_key_orders_pairs(spark: Any) -> None:
+    from pyspark.sql import functions as F
+
+    rows = spark.createDataFrame(
+        ORDERED_PAIRS, "older_updated string, older_version string, newer_updated string, newer_version string")
+    pairs = rows.select(
+        F.struct(F.struct(F.col("older_updated").alias("lastUpdated"),
+                          F.col("older_version").alias("versionId")).alias("meta")).alias("o"),
+        F.struct(F.struct(F.col("newer_updated").alias("lastUpdated"),
+                          F.col("newer_version").alias("versionId")).alias("meta")).alias("n"),
+    )
+    verdicts = pairs.select(F.expr(f"{version_key('n.')} > {version_key('o.')}")).collect()
+    assert [row[0] for row in verdicts] == [True] * len(ORDERED_PAIRS)
+
+
+def _ingest(spark: Any, config: Any, records: Any, run_id: str) -> None:
+    """Apply one run's records the way run_fhir_ingest does (deletes, tombstones, MERGE per type)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    resolved = resolve_references(records)
+    tombstones, unresolved = split_deletes(resolved, run_id)
+    assert unresolved.count() == 0
+    record_deletes(spark, config, tombstones, database=DATABASE)
+    upserts = resolved.where(F.coalesce(F.col("request_method") != DELETE, F.lit(True)))
+    for resource_type in TYPES:
+        table = f"{DATABASE}.{resource_type.lower()}"
+        create_table(spark, table, load_schema(resource_type), settings=config.tables)
+        of_type = upserts.where(F.get_json_object(PARSE_TEXT_COLUMN, "$.resourceType") == resource_type)
+        parsed = parse_resources(of_type, resource_type, PARSE_TEXT_COLUMN)
+        survivors = drop_deleted(spark, parsed.where(F.col("parse_error").isNull()), resource_type,
+                                 prefix="resource.", database=DATABASE)
+        newest = survivors.withColumn("_rank", F.row_number().over(
+            Window.partitionBy("resource.id").orderBy(*newest_first("resource."))))
+        merge_into(spark, table, newest.where("_rank = 1").select("resource.*"), ["id"], newer=newer_condition())
+        apply_tombstones(spark, resource_type, database=DATABASE)
+
+
+def _state(spark: Any) -> tuple[dict[str, str], set[str]]:
+    live = {}
+    for resource_type in TYPES:
+        for row in spark.table(f"{DATABASE}.{resource_type.lower()}").select("id", "meta.versionId").collect():
+            live[f"{resource_type}/{row.id}"] = row.versionId
+    tombs = {f"{row.resource_type}/{row.id}" for row in spark.table(f"{DATABASE}.tombstone").collect()}
+    return live, tombs
+
+
+def _key(key: str, posted_type: str = "Observation") -> str:
+    return f"{posted_type}/{key.removeprefix('urn:uuid:')}" if key.startswith("urn:uuid:") else key
+
+
+def test_versions_and_deletes_scenario(spark: Any, config: Any, generated: Path, tmp_path: Path) -> None:
+    spark.sql(f"DROP DATABASE IF EXISTS {DATABASE} CASCADE")
+    spark.sql(f"CREATE DATABASE {DATABASE}")
+    initial = [ndjson_records(spark, generated / "fhir" / f"{t}.ndjson", order) for order, t in enumerate(TYPES)]
+    _ingest(spark, config, initial[0].unionByName(initial[1]), "run-0")
+    steps = version_steps(roster_patient(0, seed=SEED), seed=SEED)
+    paths = []
+    for number, step in enumerate(steps, start=1):
+        path = tmp_path / step.name
+        path.write_text(step.text, encoding="utf-8")
+        paths.append(path)
+        if path.suffix == ".json":
+            records = read_bundles(spark, list_files(spark, [str(path)]))
+        else:
+            records = ndjson_records(spark, path, 10 + number)
+        _ingest(spark, config, records, f"run-{number}")
+        live, tombs = _state(spark)
+        for key, state in step.expected.items():
+            resource = _key(key)
+            assert (live.get(resource), resource in tombs) == (
+                state.version_id if state.live else None, state.tombstone), (step.name, state)
+    versions = [table_version(spark, f"{DATABASE}.{name}") for name in ("patient", "observation", "tombstone")]
+    _ingest(spark, config, read_bundles(spark, list_files(spark, [str(paths[0])])), "rerun")
+    _ingest(spark, config, ndjson_records(spark, paths[-1], 14), "rerun")
+    assert [table_version(spark, f"{DATABASE}.{name}")
+            for name in ("patient", "observation", "tombstone")] == versions
+    spark.sql(f"DROP DATABASE {DATABASE} CASCADE")
