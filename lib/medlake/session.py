@@ -84,10 +84,15 @@ def build_session(config: MedlakeConfig, extra_conf: Mapping[str, str] | None = 
     check_metastore_free(config)
     if config.embedded_metastore and "://" not in config.home:
         os.makedirs(config.home, exist_ok=True)
+    settings = {**session_settings(config), **(extra_conf or {})}
     builder = SparkSession.builder
-    if config.master and not _launched_by_spark_submit():
-        builder = builder.master(config.master)
-    for key, value in {**session_settings(config), **(extra_conf or {})}.items():
+    if not _launched_by_spark_submit():
+        # Only spark-submit turns spark.pyspark.python into the workers' interpreter; a session
+        # started from Python (notebook, tests) takes it from the environment.
+        os.environ["PYSPARK_PYTHON"] = settings["spark.pyspark.python"]
+        if config.master:
+            builder = builder.master(config.master)
+    for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.enableHiveSupport().getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
