@@ -7,21 +7,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from htj2k_job_data import instance_rows, instance_schema, write_sources  # noqa: E402
+from htj2k_job_data import write_sources  # noqa: E402
 
 from medlake.config import load_config  # noqa: E402
+from medlake.dicom.ingest import run_dicom_ingest  # noqa: E402
 from medlake.dicom.transcode import run_htj2k_transcode  # noqa: E402
 from medlake.session import build_session  # noqa: E402
-from medlake.tables import create_table  # noqa: E402
 
 config = load_config()
 # rtdose.dcm's 15 frames of 400 bytes become 15 units: enough tasks for both executors.
 config = dataclasses.replace(config, dicom=dataclasses.replace(config.dicom, max_task_pixel_bytes=400))
 spark = build_session(config)
-paths = write_sources(Path(config.path("sources")))
-create_table(spark, "dicom.instance", instance_schema(), settings=config.tables)
-spark.createDataFrame(instance_rows(paths), instance_schema()).write.format("delta").mode("append") \
-    .saveAsTable("dicom.instance")
+write_sources(Path(config.path("sources")))
+run_dicom_ingest(spark, config, [config.path("sources")])
 summary = run_htj2k_transcode(spark, config)
 rows = spark.table("dicom.frame").where("action = 'transcoded'").select("encoded_by", "frame_number").collect()
 print(json.dumps({"master": spark.sparkContext.master, "summary": summary.counts,

@@ -13,17 +13,11 @@ from pydicom.pixels import pixel_array
 
 from medlake.dicom.frame_api import decode_stored_frame, decoded_pixels, get_frame
 from medlake.dicom.frames import decode_frame
+from medlake.dicom.ingest import run_dicom_ingest
 from medlake.dicom.transcode import run_htj2k_transcode
-from medlake.tables import create_table, table_version
+from medlake.tables import table_version
 
-from htj2k_job_data import (
-    FRAME_OUTCOMES,
-    QUARANTINED,
-    break_sources,
-    instance_rows,
-    instance_schema,
-    write_sources,
-)
+from htj2k_job_data import FRAME_OUTCOMES, QUARANTINED, break_sources, write_sources
 
 #: Small enough that rtdose.dcm's 15 frames (400 bytes each) become 5 work units of 3 frames.
 MAX_TASK_PIXEL_BYTES = 1200
@@ -34,11 +28,11 @@ def lake(spark: Any, config: Any, tmp_path_factory: pytest.TempPathFactory) -> d
     """Ingest the sources, break two, run the job twice (the second time with nothing to do)."""
     root = tmp_path_factory.mktemp("htj2k-job")
     paths = write_sources(root / "sources")
-    for table in ("dicom.instance", "dicom.frame"):
+    # This lake's instances only: the SOP Instance UIDs of pydicom's files may be in the session's lake already.
+    for table in ("dicom.instance", "dicom.series", "dicom.study", "dicom.image_set", "dicom.frame"):
         spark.sql(f"DROP TABLE IF EXISTS {table}")
-    create_table(spark, "dicom.instance", instance_schema(), settings=config.tables)
-    spark.createDataFrame(instance_rows(paths), instance_schema()).write.format("delta").mode("append") \
-        .saveAsTable("dicom.instance")
+    ingested = run_dicom_ingest(spark, config, [str(root / "sources")])
+    assert ingested.counts["loaded"] == len(paths), ingested.counts
     break_sources(paths)
     small = dataclasses.replace(config, dicom=dataclasses.replace(config.dicom,
                                                                   max_task_pixel_bytes=MAX_TASK_PIXEL_BYTES))
@@ -46,10 +40,10 @@ def lake(spark: Any, config: Any, tmp_path_factory: pytest.TempPathFactory) -> d
     first = run_htj2k_transcode(spark, small, output_dicom=str(out))
     versions = {t: table_version(spark, t) for t in ("dicom.frame", "dicom.quarantine")}
     second = run_htj2k_transcode(spark, small, output_dicom=str(out))
-    sops = {row.source_uri.rsplit("/", 1)[-1]: row.sop_instance_uid
-            for row in spark.table("dicom.instance").select("source_uri", "sop_instance_uid").collect()}
-    return {"paths": paths, "first": first, "second": second, "versions": versions, "sops": sops, "out": out,
-            "uris": {name: path.as_uri() for name, path in paths.items()}}
+    instances = spark.table("dicom.instance").select("source_uri", "sop_instance_uid").collect()
+    return {"paths": paths, "first": first, "second": second, "versions": versions, "out": out,
+            "sops": {row.source_uri.rsplit("/", 1)[-1]: row.sop_instance_uid for row in instances},
+            "uris": {row.source_uri.rsplit("/", 1)[-1]: row.source_uri for row in instances}}
 
 
 @pytest.mark.parametrize("name, action, reason, frames, verification, syntax, pi", FRAME_OUTCOMES)
@@ -100,6 +94,14 @@ def test_pandas_udf_decodes_to_the_stored_checksums(spark: Any, lake: dict[str, 
     checked = frames.select("crc32", decoded_pixels(frames).alias("pixels")).where("pixels IS NOT NULL")
     assert checked.count() == 21
     assert checked.where("crc32(pixels) != crc32").count() == 0
+
+
+def test_get_frame_by_image_set_and_frame_id(spark: Any, lake: dict[str, Any]) -> None:
+    row = spark.table("dicom.frame").where(f"sop_instance_uid = '{lake['sops']['rtdose.dcm']}' AND frame_number = 7") \
+        .select("image_set_id", "frame_id").first()
+    assert row.image_set_id is not None
+    frame = get_frame(spark, image_set_id=row.image_set_id, frame_id=row.frame_id)
+    assert (frame.sop_instance_uid, frame.frame_number) == (lake["sops"]["rtdose.dcm"], 7)
 
 
 def test_get_frame_needs_one_pair_of_identifiers(spark: Any, lake: dict[str, Any]) -> None:

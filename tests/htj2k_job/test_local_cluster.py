@@ -17,6 +17,6 @@ def test_frames_are_encoded_in_two_executor_processes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["master"] == "local-cluster[2,1,1024]"
-    assert report["frames"] == 19
+    assert report["frames"] == 21
     assert report["summary"]["tasks"] >= 2
     assert len(report["encoded_by"]) >= 2

@@ -434,17 +434,33 @@ def _task_keys(spark: "SparkSession", tasks: int) -> dict[int, int]:
     return keys
 
 
+def _loaded_instances(spark: "SparkSession") -> "DataFrame":
+    """Return ``dicom.instance`` rows of loaded files (tables that keep only loaded rows have no ``outcome``)."""
+    table = spark.table(INSTANCE_TABLE)
+    return table.where("outcome = 'loaded'") if "outcome" in table.columns else table
+
+
 def _image_sets(spark: "SparkSession") -> "DataFrame | None":
-    """Return (sop_instance_uid, image_set_id) from ``dicom.image_set``, if it lists its instances."""
+    """Return (sop_instance_uid, image_set_id) from ``dicom.image_set``, or None if there is none.
+
+    The instances of an image set are read from its document (``Study.Series.*.Instances`` keys),
+    or from a ``sop_instance_uids`` column where the table has one.
+    """
     from pyspark.sql import functions as F
 
     if not spark.catalog.tableExists(IMAGE_SET_TABLE):
         return None
     table = spark.table(IMAGE_SET_TABLE)
-    if not {"image_set_id", "sop_instance_uids"} <= set(table.columns):
+    if "sop_instance_uids" in table.columns:
+        members = table.select("image_set_id", F.explode("sop_instance_uids").alias("sop_instance_uid"))
+    elif "document" in table.columns:
+        layout = "struct<Study: struct<Series: map<string, struct<Instances: map<string, string>>>>>"
+        series = table.select("image_set_id", F.explode(
+            F.from_json("document", layout)["Study"]["Series"]).alias("series_uid", "series"))
+        members = series.select("image_set_id", F.explode(F.map_keys("series.Instances")).alias("sop_instance_uid"))
+    else:
         return None
-    return (table.select("image_set_id", F.explode("sop_instance_uids").alias("sop_instance_uid"))
-            .dropDuplicates(["sop_instance_uid"]))
+    return members.dropDuplicates(["sop_instance_uid"])
 
 
 def _pending_instances(spark: "SparkSession", image_sets: "DataFrame | None") -> list[PendingInstance]:
@@ -452,9 +468,8 @@ def _pending_instances(spark: "SparkSession", image_sets: "DataFrame | None") ->
     from pyspark.sql import functions as F
 
     instances = (
-        spark.table(INSTANCE_TABLE)
-        .where("outcome = 'loaded' AND has_pixel_data AND sop_instance_uid IS NOT NULL "
-               "AND content_sha256 IS NOT NULL")
+        _loaded_instances(spark)
+        .where("has_pixel_data AND sop_instance_uid IS NOT NULL AND content_sha256 IS NOT NULL")
         .select("sop_instance_uid", "study_instance_uid", "series_instance_uid", "source_uri",
                 F.col("content_sha256").alias("content_hash"), "number_of_frames", "rows", "columns",
                 "samples_per_pixel", "bits_allocated")
@@ -544,7 +559,7 @@ def _write_output_files(spark: "SparkSession", output_dir: str, fresh: set[str])
     """
     from pyspark.sql import functions as F
 
-    current = spark.table(INSTANCE_TABLE).where("outcome = 'loaded'").select(
+    current = _loaded_instances(spark).select(
         "sop_instance_uid", F.col("content_sha256").alias("source_content_hash"), "number_of_frames")
     stored = spark.table(FRAME_TABLE).join(current, ["sop_instance_uid", "source_content_hash"])
     instance_keys = ["sop_instance_uid", "study_instance_uid", "series_instance_uid", "source_uri",
