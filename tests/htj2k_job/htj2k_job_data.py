@@ -1,9 +1,8 @@
-"""A small lake for the HTJ2K job tests: source files, their ``dicom.instance`` rows, expected outcomes."""
+"""A small lake for the HTJ2K job tests: source files and their expected outcomes."""
 
 from __future__ import annotations
 
 import shutil
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,6 @@ from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate
 from pydicom.uid import MPEG4HP41
 
-from medlake.dicom.header import INSTANCE_COLUMNS, read_instance
 
 #: pydicom bundled files copied as they are.
 BUNDLED = (
@@ -76,25 +74,9 @@ def write_sources(directory: Path) -> dict[str, Path]:
     return paths
 
 
-def instance_rows(paths: dict[str, Path]) -> list[dict[str, object]]:
-    """Return the ``dicom.instance`` rows of the files as ingest records them (``file:///`` URIs)."""
-    return [read_instance(path.read_bytes(), path.as_uri()).as_row() for path in paths.values()]
-
 
 def break_sources(paths: dict[str, Path]) -> None:
     """Change one source and delete another after they were ingested."""
     with open(paths["changed.dcm"], "ab") as f:
         f.write(b"\x00\x00")
     paths["missing.dcm"].unlink()
-
-
-def instance_schema() -> object:
-    """Return the ``dicom.instance`` schema built from the header's column list."""
-    from pyspark.sql.types import StructType
-
-    return StructType.fromDDL(", ".join(f"{name} {ddl}" for name, ddl in INSTANCE_COLUMNS))
-
-
-def read_back(path: Path) -> object:
-    """Return the dataset of a written file."""
-    return dcmread(BytesIO(path.read_bytes()))
