@@ -232,7 +232,7 @@ def _split_files(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         yield pd.DataFrame(rows, columns=columns)
 
 
-def read_bundles(spark: SparkSession, files: DataFrame) -> DataFrame:
+def read_bundles(spark: SparkSession, files: DataFrame, *, first_file_index: int = 0) -> DataFrame:
     """Read ``*.json`` files (Bundles or single resources) into ingest records.
 
     Parameters
@@ -240,14 +240,17 @@ def read_bundles(spark: SparkSession, files: DataFrame) -> DataFrame:
     spark
         The session.
     files
-        The files to read: ``uri`` and ``modification_time``, optionally ``source_order`` (the
-        files' input order; default: by modification time, then URI).
+        The files to read (column ``uri``, as :func:`medlake.manifest.list_files` lists them).
+    first_file_index
+        Index of the first file in the run's input order, so that Bundle files can follow other
+        sources' files: the files are ordered by URI from there.
 
     Returns
     -------
     DataFrame
-        The records contract (``source_uri``, ``position``, ``position_kind``, ``raw_text``,
-        ``request_method``, ``full_url``, ``request_url``, ``source_order``) plus
+        The records contract (:data:`medlake.fhir.records.RECORD_COLUMNS`: ``source_uri``,
+        ``position``, ``position_kind``, ``raw_text``, ``request_method``, ``full_url``,
+        ``request_url``, ``source_order`` = file index ``<< SOURCE_ORDER_SHIFT`` + position) plus
         ``request_time`` (timestamp): when a Bundle entry's request took effect, the Bundle's
         ``timestamp`` as an instant, else the file's modification time (it dates DELETEs, see
         :mod:`medlake.fhir.versions`); null for whole-file records.
@@ -256,18 +259,18 @@ def read_bundles(spark: SparkSession, files: DataFrame) -> DataFrame:
     --------
     >>> records = read_bundles(spark, list_files(spark, ["bundles/"], r"\\.json$"))  # doctest: +SKIP
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    if "source_order" not in files.columns:
-        files = files.withColumn("source_order", F.row_number().over(
-            Window.orderBy("modification_time", "uri")).cast("long"))
-    order = files.select(F.col("uri").alias("source_uri"), "source_order")
-    uris = [row.source_uri for row in order.collect()]
+    from medlake.fhir.records import SOURCE_ORDER_SHIFT
+
+    uris = sorted(row.uri for row in files.select("uri").collect())
     if not uris:
         return spark.createDataFrame([], _split_schema()).select(
             *_RECORD_COLUMNS, F.lit(None).cast("long").alias("source_order"),
             F.lit(None).cast("timestamp").alias("request_time"))
+    order = spark.createDataFrame(
+        [(uri, (first_file_index + index) << SOURCE_ORDER_SHIFT) for index, uri in enumerate(uris)],
+        "source_uri string, file_order long")
     split = (
         spark.read.format("binaryFile").load(uris)
         .select("path", "content", "modificationTime")
@@ -278,4 +281,5 @@ def read_bundles(spark: SparkSession, files: DataFrame) -> DataFrame:
         F.coalesce(F.try_to_timestamp(F.col("bundle_timestamp")), F.col("modification_time")),
     )
     return split.join(F.broadcast(order), "source_uri", "left").select(
-        *_RECORD_COLUMNS, "source_order", request_time.alias("request_time"))
+        *_RECORD_COLUMNS, (F.col("file_order") + F.col("position")).alias("source_order"),
+        request_time.alias("request_time"))

@@ -91,8 +91,8 @@ def version_key(prefix: str = "") -> str:
 
     Examples
     --------
-    >>> version_key("s.")[:47]
-    "named_struct('updated', coalesce(try_to_timest"
+    >>> version_key("s.")[:60]
+    "named_struct('updated', coalesce(try_to_timestamp(s.meta.las"
     """
     last_updated, version_id = f"{prefix}meta.lastUpdated", f"{prefix}meta.versionId"
     return (
@@ -221,7 +221,8 @@ def record_deletes(
     """Merge tombstone rows into ``fhir.tombstone``: the latest delete per resource is kept.
 
     A delete that the resource's live row already outlives (it was re-created after the delete)
-    is skipped, so replaying an old delete changes nothing.
+    is skipped, and so is one no later than the recorded tombstone: replaying deletes leaves the
+    table at its version.
 
     Parameters
     ----------
@@ -256,15 +257,24 @@ def record_deletes(
             & F.expr(_outlives("l._last_updated", "l._version_id", "d.deleted_at", "d.version_id")),
             "left_anti",
         )
-    latest = deletes.withColumn("_medlake_rank", F.row_number().over(
+    ranked = deletes.withColumn("_medlake_rank", F.row_number().over(
         Window.partitionBy("resource_type", "id")
         .orderBy(F.col("deleted_at").desc(), F.col("source_order").desc(), F.col("position").desc())))
-    return merge_into(
-        spark, tombstone_table,
-        latest.where("_medlake_rank = 1").select(*tombstone_schema().fieldNames()),
-        ["resource_type", "id"],
-        newer="s.deleted_at > t.deleted_at", compare=["deleted_at", "version_id", "source_uri", "position"],
-    )
+    latest = ranked.where("_medlake_rank = 1").select(*tombstone_schema().fieldNames())
+    # Only deletes later than the recorded ones reach the MERGE: Delta rewrites every file a MERGE
+    # matches, even when no row changes, and a replay must leave the table at its version.
+    stored = spark.table(tombstone_table).select("resource_type", "id", F.col("deleted_at").alias("_stored_at"))
+    changes = latest.join(stored, ["resource_type", "id"], "left").where(
+        F.col("_stored_at").isNull() | (F.col("deleted_at") > F.col("_stored_at"))).drop("_stored_at").cache()
+    try:
+        if changes.isEmpty():
+            return WriteResult(tombstone_table, version=table_version(spark, tombstone_table))
+        return merge_into(
+            spark, tombstone_table, changes, ["resource_type", "id"],
+            newer="s.deleted_at > t.deleted_at", compare=["deleted_at", "version_id", "source_uri", "position"],
+        )
+    finally:
+        changes.unpersist()
 
 
 def _tombstones_of(spark: SparkSession, resource_type: str, database: str) -> DataFrame | None:
