@@ -104,6 +104,21 @@ def test_get_frame_by_image_set_and_frame_id(spark: Any, lake: dict[str, Any]) -
     assert (frame.sop_instance_uid, frame.frame_number) == (lake["sops"]["rtdose.dcm"], 7)
 
 
+def test_image_set_documents_list_the_stored_frames(spark: Any, lake: dict[str, Any]) -> None:
+    from medlake.dicom.metadata import get_image_set_metadata
+
+    sop = lake["sops"]["rtdose.dcm"]
+    stored = spark.table("dicom.frame").where(f"sop_instance_uid = '{sop}'").orderBy("frame_number").collect()
+    document = get_image_set_metadata(spark, stored[0].image_set_id)
+    instances = {uid: instance for series in document["Study"]["Series"].values()
+                 for uid, instance in series["Instances"].items()}
+    frames = instances[sop]["ImageFrames"]
+    assert [frame["ID"] for frame in frames] == [row.frame_id for row in stored]
+    assert [frame["FrameSizeInBytes"] for frame in frames] == [row.encoded_size for row in stored]
+    assert [frame["PixelDataChecksumFromBaseToFullResolution"][-1]["Checksum"] for frame in frames] == \
+        [row.crc32 for row in stored]
+
+
 def test_get_frame_needs_one_pair_of_identifiers(spark: Any, lake: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="Give either"):
         get_frame(spark, sop_instance_uid="1.2", frame_id="x")

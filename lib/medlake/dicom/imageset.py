@@ -43,6 +43,7 @@ __all__ = [
     "ImageSet",
     "build_image_sets",
     "image_set_id",
+    "with_all_image_frames",
     "with_image_frames",
 ]
 
@@ -224,12 +225,25 @@ def with_image_frames(document: Mapping[str, Any], sop_instance_uid: str,
     KeyError
         If no series of the document holds ``sop_instance_uid``.
     """
+    copy = with_all_image_frames(document, {sop_instance_uid: frames})
+    if not any(sop_instance_uid in series["Instances"] for series in copy["Study"]["Series"].values()):
+        raise KeyError(f"Unable to set image frames as no series holds SOP Instance UID {sop_instance_uid}")
+    return copy
+
+
+def with_all_image_frames(document: Mapping[str, Any],
+                          frames_by_instance: Mapping[str, Sequence[ImageFrame]]) -> dict[str, Any]:
+    """Return a copy of an image set document with the ``ImageFrames`` of its instances set.
+
+    Instances of the document missing from ``frames_by_instance`` keep their ``ImageFrames``;
+    entries for instances the document does not hold are ignored.
+    """
     copy: dict[str, Any] = json.loads(json.dumps(document))
     for series in copy["Study"]["Series"].values():
-        if sop_instance_uid in series["Instances"]:
-            series["Instances"][sop_instance_uid]["ImageFrames"] = [frame.as_metadata() for frame in frames]
-            return copy
-    raise KeyError(f"Unable to set image frames as no series holds SOP Instance UID {sop_instance_uid}")
+        for sop_instance_uid, instance in series["Instances"].items():
+            if sop_instance_uid in frames_by_instance:
+                instance["ImageFrames"] = [frame.as_metadata() for frame in frames_by_instance[sop_instance_uid]]
+    return copy
 
 
 def _uid(instance: Mapping[str, Any], tag: str) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from medlake.config import MedlakeConfig
 from medlake.dicom.header import HeaderOptions, InstanceRecord, instance_ddl, read_instance
 from medlake.dicom.hierarchy import aggregate_series, aggregate_studies
+from medlake.dicom.frame_table import FRAME_TABLE
 from medlake.dicom.metadata import build_image_set_rows
 from medlake.dicom.tables import (
     DICOM_IMAGE_SET,
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["ARROW_MAX_BYTES_PER_BATCH", "JOB", "READ_SETTINGS", "read_dicom_files", "run_dicom_ingest"]
+__all__ = ["ARROW_MAX_BYTES_PER_BATCH", "JOB", "READ_SETTINGS", "read_dicom_files", "run_dicom_ingest", "update_studies"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -241,8 +242,11 @@ def _plan(spark: "SparkSession", config: MedlakeConfig, inputs: Sequence[str]) -
     return planned
 
 
-def _update_studies(spark: "SparkSession", config: MedlakeConfig, run: Run, touched: "DataFrame") -> int:
+def update_studies(spark: "SparkSession", config: MedlakeConfig, run: Run, touched: "DataFrame") -> int:
     """Rebuild the series, study and image set rows of the touched studies from ``dicom.instance``.
+
+    Image set documents get the ``ImageFrames`` of the frames ``dicom.frame`` holds, so the ingest
+    and the HTJ2K job (which calls this after writing frames) build the same documents.
 
     Returns the number of image sets the touched studies form.
     """
@@ -254,7 +258,8 @@ def _update_studies(spark: "SparkSession", config: MedlakeConfig, run: Run, touc
                     run.run_id)
     studies = _merge(spark, DICOM_STUDY, aggregate_studies(instances), study_schema(), "study_instance_uid",
                      run.run_id)
-    image_sets = build_image_set_rows(instances, config.dicom.datastore_id).persist()
+    frames = spark.table(FRAME_TABLE) if spark.catalog.tableExists(FRAME_TABLE) else None
+    image_sets = build_image_set_rows(instances, config.dicom.datastore_id, frames).persist()
     image_set_result = _merge(spark, DICOM_IMAGE_SET, image_sets, image_set_schema(), "image_set_id", run.run_id)
     stale = (spark.table(DICOM_IMAGE_SET).join(F.broadcast(touched), "study_instance_uid")
              .join(image_sets.select("image_set_id"), "image_set_id", "left_anti").select("image_set_id"))
@@ -286,7 +291,7 @@ def _load(spark: "SparkSession", config: MedlakeConfig, run: Run, records: "Data
     touched = kept.select("study_instance_uid").distinct().persist()
     run.stage("instances", inserted=instance_result.inserted, updated=instance_result.updated,
               studies=touched.count())
-    image_sets = _update_studies(spark, config, run, touched) if not touched.isEmpty() else 0
+    image_sets = update_studies(spark, config, run, touched) if not touched.isEmpty() else 0
     touched.unpersist()
     return _file_outcomes(records, duplicates), image_sets
 

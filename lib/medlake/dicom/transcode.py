@@ -53,6 +53,7 @@ from medlake.dicom.frame_table import (
     write_frames,
 )
 from medlake.dicom.htj2k import FrameStatus, transcode_frames
+from medlake.dicom.ingest import update_studies
 from medlake.dicom.pixels import PixelAction
 from medlake.dicom.writer import OffsetTable, save_htj2k_dicom, write_htj2k_dicom
 from medlake.quarantine import PositionKind, QuarantineReason, quarantine_schema, write_quarantine
@@ -675,6 +676,9 @@ def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
             results.unpersist()
             run.stage("write", frames_inserted=written.inserted, frames_updated=written.updated,
                       quarantine_inserted=quarantined.inserted)
+            touched = spark.createDataFrame(sorted({(unit.instance.study_instance_uid,) for unit in units}),
+                                            "study_instance_uid string")
+            update_studies(spark, config, run, touched)  # fills ImageFrames in dicom.image_set
         if image_sets is not None:
             run.stage("image_sets", frames_updated=attach_image_sets(spark, image_sets))
         run.summary.add(frames=overall["frames"], transcoded=overall["transcoded"],
