@@ -160,7 +160,8 @@ def merge_into(
     The source is first reduced to one row per key (the first by ``order_by``, i.e. order it
     newest first). A matching target row is replaced only when ``newer`` holds (an SQL condition
     over aliases ``s`` and ``t``) and at least one ``compare`` column differs (null-safe), so a
-    rerun with the same input leaves the table unchanged: no new version, no rewritten files.
+    rerun with the same input leaves the table unchanged: no new version, no rewritten files (rows
+    that would change nothing are filtered out first, and an empty MERGE is not run).
 
     Parameters
     ----------
@@ -199,6 +200,7 @@ def merge_into(
     WriteResult(table='ops.example', inserted=2, updated=0, deleted=0, version=1)
     """
     from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
 
     if not keys:
         raise ValueError("'keys' in merge_into must name at least one column")
@@ -209,8 +211,15 @@ def merge_into(
     differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in columns) or "false"
     update_condition = f"({newer}) AND ({differs})" if newer else differs
     deduplicated = _latest_per_key(source, keys, order_by)
+    # Delta commits a new version (and rewrites the matched files) even when a MERGE changes no
+    # row, so rows that would change nothing are dropped first and an empty MERGE is skipped.
+    acts = f"t.`{keys[0]}` IS NULL OR ({update_condition})" + (f" OR ({delete_when})" if delete_when else "")
+    changes = (deduplicated.alias("s").join(spark.table(table).alias("t"), F.expr(on), "left")
+               .where(acts).select("s.*"))
+    if changes.isEmpty():
+        return WriteResult(table=table, version=table_version(spark, table))
     for attempt in range(1, _MERGE_RETRIES + 1):
-        builder = DeltaTable.forName(spark, table).alias("t").merge(deduplicated.alias("s"), on)
+        builder = DeltaTable.forName(spark, table).alias("t").merge(changes.alias("s"), on)
         if delete_when:
             builder = builder.whenMatchedDelete(condition=delete_when)
         builder = builder.whenMatchedUpdateAll(condition=update_condition)

@@ -33,6 +33,7 @@ def test_merge_inserts_updates_and_reruns_unchanged(spark, people) -> None:
 
     rerun = _merge(spark, people, [("a", 1, "x"), ("b", 1, "y"), ("b", 2, "y2")])
     assert rerun.changed == 0
+    assert table_version(spark, people) == version_after_first == rerun.version
     assert_df_equality(spark.table(people), spark.createDataFrame([("a", 1, "x"), ("b", 2, "y2")], SCHEMA),
                        ignore_row_order=True, ignore_nullable=True)
 
