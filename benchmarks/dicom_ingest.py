@@ -55,11 +55,12 @@ def _loop(paths: list[Path], options: HeaderOptions) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=2000, help="about how many DICOM files to generate")
+    parser.add_argument("--tiny", action="store_true", help="about 50 files (the CI smoke run)")
     args = parser.parse_args(argv)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # in-process sessions start workers with it
     with tempfile.TemporaryDirectory(prefix="medlake-bench-") as scratch:
         root = Path(scratch)
-        paths = _generate(root / "data", args.files)
+        paths = _generate(root / "data", 50 if args.tiny else args.files)
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
         config = load_config("local", environ={"MEDLAKE_HOME": str(root / "home")})
         options = HeaderOptions.from_config(config.dicom)
