@@ -26,6 +26,7 @@ class QuarantineReason(StrEnum):
     SCHEMA_ROUNDTRIP_MISMATCH = "schema_roundtrip_mismatch"
     VALUE_TOO_LARGE = "value_too_large"
     VALIDATION_FAILED = "validation_failed"
+    UNRESOLVED_DELETE = "unresolved_delete"
     # DICOM files and frames
     NOT_DICOM = "not_dicom"
     TRUNCATED = "truncated"

@@ -2,12 +2,16 @@
 
 :func:`run_fhir_ingest` is the job (``jobs/fhir_ingest.py``):
 
-1. list ``*.ndjson`` / ``*.ndjson.gz`` under the inputs, skip files the manifest has seen with the
-   same content (:func:`medlake.manifest.plan_files`), read the rest into records
-   (:mod:`medlake.fhir.records`). **A second record source (Bundles) is one ``unionByName``** at the
-   line marked ``RECORD SOURCES`` in :func:`run_fhir_ingest`.
+1. list ``*.ndjson`` / ``*.ndjson.gz`` and ``*.json`` under the inputs, skip files the manifest
+   has seen with the same content (:func:`medlake.manifest.plan_files`), read the rest into
+   records: NDJSON lines (:mod:`medlake.fhir.records`) and Bundle entries or single resources
+   (:mod:`medlake.fhir.bundles`), whose ``urn:uuid:`` references are rewritten to ``Type/id``
+   and missing ids derived from their fullUrl in ``parse_text`` (:mod:`medlake.fhir.references`;
+   ``raw_text`` stays as it came);
 2. classify every record on the JVM from a small ``from_json`` head (``resourceType``, ``id``,
-   ``meta``): ``invalid_json``, ``not_a_resource``, ``unknown_resource_type``, ``missing_id``;
+   ``meta``) of ``parse_text``: ``invalid_json``, ``not_a_resource``, ``unknown_resource_type``,
+   ``missing_id``; ``DELETE`` entries become tombstones in ``fhir.tombstone``
+   (:mod:`medlake.fhir.versions`), or ``unresolved_delete`` when their URL names no ``Type/id``;
 3. write every record's exact text to ``fhir.raw`` (MERGE keyed by source and position, so a rerun
    adds nothing);
 4. pick the newest version per ``(resourceType, id)`` (:func:`version_key`); older versions in the
@@ -16,8 +20,11 @@
    (:func:`medlake.fhir.parse.parse_resources`: ``value_too_large``, type mismatches), prove the
    typed row lossless (:mod:`medlake.fhir.roundtrip`: ``schema_roundtrip_mismatch`` with the
    path), optionally validate (:mod:`medlake.fhir.validate`: ``validation_failed``), MERGE the
-   rest into ``fhir.<type>`` keyed by ``id``: a row is replaced only when the incoming version is
-   at least as new (:func:`version_key`) and its ``_content_hash`` differs;
+   rest into ``fhir.<type>`` keyed by ``id``: ids new to the table are appended, and a stored row
+   is replaced (MERGE) only when the incoming version is at least as new (:func:`version_key`)
+   and its ``_content_hash`` differs; versions that a
+   tombstone outlives are dropped (counted as duplicates), and live rows a tombstone removes are
+   deleted (:func:`medlake.fhir.versions.apply_tombstones`);
 6. write the quarantine and one ``ops.files`` row per file: ``in = loaded + duplicates +
    quarantined`` per file and per run.
 
@@ -42,7 +49,15 @@ from typing import TYPE_CHECKING
 from medlake.config import MedlakeConfig
 from medlake.errors import JobError
 from medlake.fhir.parse import DEFAULT_MAX_STRING_LENGTH, PARSE_ERROR_COLUMN, RESOURCE_COLUMN, parse_resources
+from medlake.fhir.bundles import DELETE, read_bundles
 from medlake.fhir.records import RECORD_COLUMNS, SOURCE_ORDER_SHIFT, scan_ndjson
+from medlake.fhir.references import (
+    PARSE_TEXT_COLUMN,
+    UNRESOLVED_COLUMN,
+    conditional_reference_types,
+    lake_identifiers,
+    resolve_references,
+)
 from medlake.fhir.roundtrip import ROUNDTRIP_COLUMN, find_roundtrip_mismatches
 from medlake.fhir.schema import resource_types
 from medlake.fhir.tables import (
@@ -54,7 +69,15 @@ from medlake.fhir.tables import (
     typed_table,
 )
 from medlake.manifest import FileOutcome, list_files, plan_files, record_files
-from medlake.quarantine import QuarantineReason, write_quarantine
+from medlake.fhir.versions import (
+    TOMBSTONE_TABLE,
+    apply_tombstones,
+    drop_deleted,
+    record_deletes,
+    split_deletes,
+    version_key,
+)
+from medlake.quarantine import PositionKind, QuarantineReason, write_quarantine
 from medlake.runs import RunSummary, start_run
 from medlake.tables import merge_into
 
@@ -63,6 +86,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOB",
+    "FHIR_PATTERN",
     "NDJSON_PATTERN",
     "rebuild_typed_tables",
     "run_fhir_ingest",
@@ -74,6 +98,8 @@ LOGGER = logging.getLogger(__name__)
 JOB = "fhir_ingest"
 #: File names the NDJSON source reads.
 NDJSON_PATTERN = r"\.ndjson(\.gz)?$"
+#: File names the ingest reads: NDJSON, and ``*.json`` Bundles or single resources.
+FHIR_PATTERN = r"\.(ndjson(\.gz)?|json)$"
 #: Spark's binary reader (which hashes files for the manifest) stops at 2 GiB.
 _MAX_FILE_BYTES = 2**31 - 1
 _KEYS = ["source_uri", "position", "position_kind"]
@@ -90,31 +116,8 @@ _DETAILS = {
     QuarantineReason.MISSING_ID: "The resource has no id",
     QuarantineReason.VALUE_TOO_LARGE: "A string value is longer than the JSON reader's limit",
     QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH: "The typed row differs from the record at",
+    QuarantineReason.UNRESOLVED_DELETE: "The DELETE's request.url names no Type/id",
 }
-_OLDEST = "TIMESTAMP '0001-01-01 00:00:00'"
-
-
-def version_key(prefix: str = "") -> str:
-    """Return the SQL struct ordering versions of one resource (greater = newer).
-
-    Parameters
-    ----------
-    prefix
-        Qualifier of the ``meta`` column: ``""``, ``"s."`` or ``"t."`` (MERGE aliases), or a
-        struct path such as ``"_head."``.
-
-    Examples
-    --------
-    >>> version_key("s.")[:33]
-    "named_struct('updated', coalesce("
-    """
-    version = f"{prefix}meta.versionId"
-    return (
-        f"named_struct('updated', coalesce(try_to_timestamp({prefix}meta.lastUpdated), {_OLDEST}), "
-        f"'number', CASE WHEN {version} RLIKE '^[0-9]{{1,38}}$' "
-        f"THEN CAST({version} AS DECIMAL(38,0)) ELSE -1 END, "
-        f"'text', coalesce({version}, ''))"
-    )
 
 
 @dataclass
@@ -131,17 +134,38 @@ class _Counts:
             counter[uri] += int(count)
 
 
+def _is_delete() -> Column:
+    from pyspark.sql import functions as F
+
+    return F.upper(F.coalesce(F.col("request_method"), F.lit(""))) == DELETE
+
+
+def _with_parse_text(spark: SparkSession, records: DataFrame) -> DataFrame:
+    """Add ``parse_text``: Bundle entries with references resolved and ids derived, else the raw text."""
+    from pyspark.sql import functions as F
+
+    in_bundle = F.col("position_kind") == PositionKind.BUNDLE_ENTRY.value
+    entries = records.where(in_bundle)
+    search_types = conditional_reference_types(entries)
+    resolved = resolve_references(entries, search_types=search_types,
+                                  lake=lake_identifiers(spark, search_types))
+    others = records.where(~in_bundle).withColumns({
+        PARSE_TEXT_COLUMN: F.col("raw_text"), UNRESOLVED_COLUMN: F.lit(0)})
+    return others.unionByName(resolved)
+
+
 def _classify(records: DataFrame) -> DataFrame:
     """Add the record's hash, head (type, id, meta) and pre-typing reason on the JVM."""
     from pyspark.sql import functions as F
 
-    head = F.from_json("raw_text", _HEAD_SCHEMA, {"mode": "PERMISSIVE",
-                                                  "columnNameOfCorruptRecord": _CORRUPT})
+    head = F.from_json(PARSE_TEXT_COLUMN, _HEAD_SCHEMA, {"mode": "PERMISSIVE",
+                                                         "columnNameOfCorruptRecord": _CORRUPT})
     h = F.col(_HEAD)
     known = list(resource_types())
-    variant = F.try_parse_json("raw_text")
+    variant = F.try_parse_json(PARSE_TEXT_COLUMN)
     reason = (
-        F.when(h.isNull() | h[_CORRUPT].isNotNull(),
+        F.when(_is_delete(), F.lit(None))
+        .when(h.isNull() | h[_CORRUPT].isNotNull(),
                F.when(variant.isNull(), QuarantineReason.INVALID_JSON.value)
                .otherwise(QuarantineReason.NOT_A_RESOURCE.value))
         .when(h["resourceType"].isNull(), QuarantineReason.NOT_A_RESOURCE.value)
@@ -202,9 +226,9 @@ def _typed_rows(
 
     from medlake.fhir.validate import VALIDATION_COLUMN, find_validation_errors
 
-    parsed = parse_resources(typed_input, resource_type, "raw_text",
+    parsed = parse_resources(typed_input, resource_type, PARSE_TEXT_COLUMN,
                              max_string_length=max_string_length)
-    checked = find_roundtrip_mismatches(parsed, resource_type, "raw_text", RESOURCE_COLUMN)
+    checked = find_roundtrip_mismatches(parsed, resource_type, PARSE_TEXT_COLUMN, RESOURCE_COLUMN)
     mismatch = QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH
     reason = F.coalesce(
         F.col(PARSE_ERROR_COLUMN),
@@ -217,7 +241,7 @@ def _typed_rows(
               F.concat(F.lit(_DETAILS[mismatch] + " "), F.col(ROUNDTRIP_COLUMN)))
     )
     if validate:
-        checked = find_validation_errors(checked, resource_type, "raw_text")
+        checked = find_validation_errors(checked, resource_type, PARSE_TEXT_COLUMN)
         failed = QuarantineReason.VALIDATION_FAILED.value
         reason = F.coalesce(reason, F.when(F.col(VALIDATION_COLUMN).isNotNull(), F.lit(failed)))
         detail = F.coalesce(detail, F.col(VALIDATION_COLUMN))
@@ -227,7 +251,14 @@ def _typed_rows(
 def _merge_typed(
     spark: SparkSession, checked: DataFrame, resource_type: str, run_id: str, config: MedlakeConfig
 ) -> int:
+    """Write one type's loadable rows: new ids are appended, known ids go through the MERGE.
+
+    A MERGE over a schema of thousands of leaves costs tens of seconds of planning even for a few
+    rows, while an append of the same rows costs a few; most rows of a bulk load are new ids.
+    """
     from pyspark.sql import functions as F
+
+    from medlake.tables import table_version
 
     table = create_typed_table(spark, resource_type, config.tables)
     rows = checked.where(F.col(_REASON).isNull()).select(
@@ -236,7 +267,15 @@ def _merge_typed(
         F.col("position").alias("_position"), F.lit(run_id).alias("_run_id"),
         F.current_timestamp().alias("_loaded_at"),
     )
-    result = merge_into(spark, table, rows, ["id"],
+    known = spark.table(table).select("id")
+    fresh = rows.join(known, ["id"], "left_anti")
+    if not fresh.isEmpty():
+        fresh.select(*typed_schema(resource_type).fieldNames()).write.format("delta") \
+            .mode("append").saveAsTable(table)
+    existing = rows.join(known, ["id"], "left_semi")
+    if existing.isEmpty():
+        return table_version(spark, table)
+    result = merge_into(spark, table, existing, ["id"],
                         newer=f"{version_key('s.')} >= {version_key('t.')}",
                         compare=["_content_hash"])
     return result.version or 0
@@ -262,7 +301,7 @@ def _load_typed(
     """Load the valid records into their typed tables; return the quarantine rows and versions."""
     from pyspark.sql import functions as F
 
-    candidates = classified.where(F.col(_REASON).isNull())
+    candidates = classified.where(F.col(_REASON).isNull() & ~_is_delete())
     if types is not None:
         candidates = candidates.where(F.col(f"{_HEAD}.resourceType").isin(list(types)))
     newest, superseded = _latest_versions(candidates)
@@ -273,12 +312,18 @@ def _load_typed(
     rejected: list[DataFrame] = []
     for resource_type in sorted(present):
         typed_input = newest.where(F.col(f"{_HEAD}.resourceType") == resource_type)
-        checked = _typed_rows(typed_input, resource_type, validate=validate,
-                              max_string_length=max_string_length).cache()
+        typed = _typed_rows(typed_input, resource_type, validate=validate,
+                            max_string_length=max_string_length)
+        # Versions that a tombstone outlives are dropped: counted as duplicates (superseded).
+        survivors = drop_deleted(spark, typed, resource_type, prefix=f"{RESOURCE_COLUMN}.")
+        checked = typed.join(survivors.select(*_KEYS).withColumn("_alive", F.lit(True)), _KEYS, "left") \
+            .withColumn("_deleted", F.col(_REASON).isNull() & F.col("_alive").isNull()).drop("_alive").cache()
         verdicts = checked.groupBy("source_uri").agg(
-            F.count(F.when(F.col(_REASON).isNull(), 1)), F.count(F.col(_REASON))).collect()
+            F.count(F.when(F.col(_REASON).isNull() & ~F.col("_deleted"), 1)), F.count(F.col(_REASON)),
+            F.count(F.when(F.col("_deleted"), 1))).collect()
         counts.add(counts.loaded, ((row[0], row[1]) for row in verdicts))
         counts.add(counts.quarantined, ((row[0], row[2]) for row in verdicts))
+        counts.add(counts.duplicates, ((row[0], row[3]) for row in verdicts))
         versions[typed_table(resource_type)] = _merge_typed(spark, checked, resource_type, run_id, config)
         if any(row[2] for row in verdicts):
             bad = _quarantine_rows(checked.where(F.col(_REASON).isNotNull()), run_id).cache()
@@ -345,15 +390,18 @@ def run_fhir_ingest(
     from pyspark.sql import functions as F
 
     with start_run(spark, JOB, config.tables) as run:
-        listing = list_files(spark, list(inputs), NDJSON_PATTERN)
+        listing = list_files(spark, list(inputs), FHIR_PATTERN)
         plan = plan_files(spark, JOB, listing, max_bytes=_MAX_FILE_BYTES, settings=config.tables)
         files = plan.to_process.collect()
         passed_by = plan.skipped.unionByName(plan.too_large).collect()
         files_df = spark.createDataFrame(files, plan.to_process.schema) if files else plan.to_process.limit(0)
-        scan = scan_ndjson(spark, files_df)
-        records = scan.records
-        # RECORD SOURCES: a further source is one line here, e.g.
-        # records = records.unionByName(read_bundles(spark, bundle_files))
+        is_bundle_file = F.col("uri").endswith(".json")
+        scan = scan_ndjson(spark, files_df.where(~is_bundle_file))
+        bundle_records = read_bundles(spark, files_df.where(is_bundle_file),
+                                      first_file_index=sum(not f.uri.endswith(".json") for f in files))
+        # RECORD SOURCES: NDJSON lines and Bundle entries, one record shape (medlake.fhir.records).
+        records = _with_parse_text(spark, scan.records.withColumn(
+            "request_time", F.lit(None).cast("timestamp")).unionByName(bundle_records))
         classified = _classify(records).cache()
         counts = _Counts()
         counts.add(counts.records_in, _per_file(classified))
@@ -361,10 +409,27 @@ def run_fhir_ingest(
         run.stage("read", files=len(files), records=sum(counts.records_in.values()))
         if files:
             run.summary.table_versions[RAW_TABLE] = _write_raw(spark, classified, run.run_id, config)
+        tombstones, unresolved = split_deletes(classified.where(_is_delete()), run.run_id)
+        counts.add(counts.loaded, _per_file(tombstones))
+        counts.add(counts.quarantined, _per_file(unresolved))
+        deleted_types = {row[0] for row in tombstones.select("resource_type").distinct().collect()}
+        if deleted_types:
+            run.summary.table_versions[TOMBSTONE_TABLE] = record_deletes(spark, config, tombstones).version or 0
         quarantined, versions = _load_typed(
             spark, config, classified, run.run_id, counts,
             validate=validate or config.fhir.validate, max_string_length=max_string_length)
+        quarantined = quarantined.unionByName(_quarantine_rows(unresolved.withColumns({
+            _REASON: F.lit(QuarantineReason.UNRESOLVED_DELETE.value),
+            _DETAIL: F.lit(_DETAILS[QuarantineReason.UNRESOLVED_DELETE])}), run.run_id))
         run.summary.table_versions.update(versions)
+        typed_types = {table.split(".", 1)[1] for table in versions}
+        for resource_type in sorted(t for t in resource_types() if t.lower() in typed_types or t in deleted_types):
+            applied = apply_tombstones(spark, resource_type)
+            if applied.deleted or applied.cleared:
+                run.summary.add(deleted=applied.deleted)
+                run.summary.table_versions[typed_table(resource_type)] = applied.table_version or 0
+        unresolved_references = classified.agg(F.sum(UNRESOLVED_COLUMN)).first()
+        run.summary.add(unresolved_references=int(unresolved_references[0] or 0) if unresolved_references else 0)
         if files:
             result = write_quarantine(spark, QUARANTINE_TABLE, quarantined, config.tables)
             run.summary.table_versions[QUARANTINE_TABLE] = result.version or 0
@@ -457,7 +522,7 @@ def rebuild_typed_tables(
 
     with start_run(spark, f"{JOB}_rebuild", config.tables) as run:
         create_raw_table(spark, config.tables)
-        classified = _classify(_raw_records(spark)).cache()
+        classified = _classify(_with_parse_text(spark, _raw_records(spark))).cache()
         present = [row[0] for row in classified.where(F.col(_REASON).isNull())
                    .select(f"{_HEAD}.resourceType").distinct().collect()]
         chosen = sorted(set(present) & set(types)) if types is not None else sorted(present)
