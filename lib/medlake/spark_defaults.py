@@ -38,9 +38,13 @@ _SCALA_BINARY = "2.13"
 
 
 def project_root() -> Path:
-    """Return the checkout's root (``MEDLAKE_ROOT``, else two levels above this package)."""
+    """Return the checkout's root: ``MEDLAKE_ROOT``, else the nearest folder above this module
+    holding ``pyproject.toml`` (also when the package is imported from ``build/medlake.zip``)."""
     configured = os.environ.get("MEDLAKE_ROOT")
-    return Path(configured).resolve() if configured else Path(__file__).resolve().parents[2]
+    if configured:
+        return Path(configured).resolve()
+    here = Path(__file__).resolve()
+    return next((parent for parent in here.parents if (parent / "pyproject.toml").is_file()), here.parents[2])
 
 
 def delta_coordinate() -> str:

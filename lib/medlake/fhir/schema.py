@@ -51,6 +51,7 @@ from medlake.fhir.columns import (
     resource_columns,
 )
 from medlake.fhir.definitions import load_definitions
+from medlake.spark_defaults import project_root
 
 if TYPE_CHECKING:
     from pyspark.sql.types import StructType
@@ -85,7 +86,7 @@ CATALOG_FILE = "CATALOG.md"
 
 _SCHEMA_SUFFIX = ".json"
 #: ``lib/medlake/fhir/schema.py`` → project root → ``schemas/fhir``.
-_DEFAULT_SCHEMAS_DIR = Path(__file__).resolve().parents[3] / "schemas" / "fhir"
+_DEFAULT_SCHEMAS_DIR = project_root() / "schemas" / "fhir"
 
 
 @dataclass(frozen=True)
