@@ -6,7 +6,8 @@ import fcntl
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 from medlake.config import MedlakeConfig
 from medlake.errors import MetastoreLockedError
@@ -16,7 +17,7 @@ from medlake.tables import ensure_databases
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["build_session", "check_metastore_free"]
+__all__ = ["build_session", "check_metastore_free", "session_conf"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -105,3 +106,19 @@ def build_session(config: MedlakeConfig, extra_conf: Mapping[str, str] | None = 
         raise
     LOGGER.info("Spark %s session ready (profile %s)", spark.version, config.profile)
     return spark
+
+
+@contextmanager
+def session_conf(spark: "SparkSession", settings: Mapping[str, str]) -> Iterator[None]:
+    """Apply SQL settings for the queries run inside the block, then restore the previous values."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in previous.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)

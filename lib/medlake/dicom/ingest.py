@@ -15,8 +15,7 @@ Steps of :func:`run_dicom_ingest`:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from functools import partial
 from typing import TYPE_CHECKING
@@ -41,6 +40,7 @@ from medlake.dicom.tables import (
 )
 from medlake.manifest import FileOutcome, list_files, plan_files, record_files
 from medlake.quarantine import PositionKind, write_quarantine
+from medlake.session import session_conf
 from medlake.runs import Run, RunSummary, start_run
 from medlake.tables import WriteResult, merge_into, table_version
 
@@ -99,22 +99,6 @@ def read_dicom_files(spark: "SparkSession", uris: Sequence[str], options: Header
     """
     files = spark.read.format("binaryFile").load(list(uris)).select("path", "content")
     return files.mapInPandas(partial(_read_batches, options=options), instance_ddl())
-
-
-@contextmanager
-def _session_settings(spark: "SparkSession", settings: Mapping[str, str]) -> Iterator[None]:
-    """Apply SQL settings for the queries planned inside the block, then restore the previous values."""
-    previous = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, old in previous.items():
-            if old is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, old)
 
 
 def _with_bookkeeping(rows: "DataFrame", schema: "StructType", run_id: str) -> "DataFrame":
@@ -338,7 +322,7 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
         outcomes = spark.createDataFrame([], "source_uri string, outcome string, detail string, content_hash string")
         records, image_sets = None, 0
         if uris:
-            with _session_settings(spark, READ_SETTINGS):
+            with session_conf(spark, READ_SETTINGS):
                 records = read_dicom_files(spark, uris, HeaderOptions.from_config(config.dicom)).persist()
                 run.stage("parse", files=records.count())
             outcomes, image_sets = _load(spark, config, run, records)

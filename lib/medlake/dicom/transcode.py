@@ -34,7 +34,6 @@ import math
 import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -57,6 +56,7 @@ from medlake.dicom.ingest import update_studies
 from medlake.dicom.pixels import PixelAction
 from medlake.dicom.writer import OffsetTable, save_htj2k_dicom, write_htj2k_dicom
 from medlake.quarantine import PositionKind, QuarantineReason, quarantine_schema, write_quarantine
+from medlake.session import session_conf
 from medlake.runs import RunSummary, start_run
 
 if TYPE_CHECKING:
@@ -372,22 +372,6 @@ def _write_file_batches(batches: Iterator[pd.DataFrame], output_dir: str) -> Ite
         yield pd.DataFrame(outcomes, columns=["sop_instance_uid", "outcome"])
 
 
-@contextmanager
-def _session_conf(spark: "SparkSession", settings: Mapping[str, str]) -> Iterator[None]:
-    """Set SQL settings for the queries run inside the block, then restore them."""
-    previous = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, old in previous.items():
-            if old is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, old)
-
-
 def _uri_key(column: Any) -> Any:
     """Normalise ``file:///x`` to ``file:/x`` (binaryFile's spelling) for joins on file URIs."""
     from pyspark.sql import functions as F
@@ -511,7 +495,7 @@ def _transcode(spark: "SparkSession", config: MedlakeConfig, units: Sequence[Wor
             .repartition(tasks, "task_key").drop("task_key"))
     results = work.mapInPandas(partial(_transcode_batches, run_id=run_id, ddl=ddl), ddl)
     bound = str(max(1 << 20, min(config.dicom.max_task_pixel_bytes, (1 << 31) - 1)))
-    with _session_conf(spark, {"spark.sql.execution.arrow.maxBytesPerBatch": bound}):
+    with session_conf(spark, {"spark.sql.execution.arrow.maxBytesPerBatch": bound}):
         results = results.persist(StorageLevel.MEMORY_AND_DISK)
         results.count()
     return results
