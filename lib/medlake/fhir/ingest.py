@@ -297,8 +297,12 @@ def _per_file(df: DataFrame) -> list[tuple[str, int]]:
 def _load_typed(
     spark: SparkSession, config: MedlakeConfig, classified: DataFrame, run_id: str, counts: _Counts,
     *, validate: bool, max_string_length: int, types: Sequence[str] | None = None,
-) -> tuple[DataFrame, dict[str, int]]:
-    """Load the valid records into their typed tables; return the quarantine rows and versions."""
+) -> tuple[DataFrame, dict[str, int], list[DataFrame]]:
+    """Load the valid records into their typed tables.
+
+    Returns the quarantine rows, the typed tables' versions and the cached frames the quarantine
+    rows read from (unpersist them once the quarantine is written).
+    """
     from pyspark.sql import functions as F
 
     candidates = classified.where(F.col(_REASON).isNull() & ~_is_delete())
@@ -336,7 +340,7 @@ def _load_typed(
     quarantined = _quarantine_rows(classified.where(F.col(_REASON).isNotNull()), run_id)
     for bad in rejected:
         quarantined = quarantined.unionByName(bad)
-    return quarantined, versions
+    return quarantined, versions, rejected
 
 
 def _manifest_rows(spark: SparkSession, files: list, counts: _Counts, blank: dict[str, int]) -> DataFrame:  # type: ignore[type-arg]
@@ -415,7 +419,7 @@ def run_fhir_ingest(
         deleted_types = {row[0] for row in tombstones.select("resource_type").distinct().collect()}
         if deleted_types:
             run.summary.table_versions[TOMBSTONE_TABLE] = record_deletes(spark, config, tombstones).version or 0
-        quarantined, versions = _load_typed(
+        quarantined, versions, cached = _load_typed(
             spark, config, classified, run.run_id, counts,
             validate=validate or config.fhir.validate, max_string_length=max_string_length)
         quarantined = quarantined.unionByName(_quarantine_rows(unresolved.withColumns({
@@ -433,7 +437,8 @@ def run_fhir_ingest(
         if files:
             result = write_quarantine(spark, QUARANTINE_TABLE, quarantined, config.tables)
             run.summary.table_versions[QUARANTINE_TABLE] = result.version or 0
-        classified.unpersist()
+        for frame in [classified, *cached]:
+            frame.unpersist()
         manifest = _manifest_rows(spark, files, counts, scan.blank_lines)
         if passed_by:
             manifest = manifest.unionByName(
@@ -528,14 +533,15 @@ def rebuild_typed_tables(
         chosen = sorted(set(present) & set(types)) if types is not None else sorted(present)
         changes = Counter(_evolve_schema(spark, t, config) for t in chosen)
         counts = _Counts()
-        quarantined, versions = _load_typed(
+        quarantined, versions, cached = _load_typed(
             spark, config, classified, run.run_id, counts, validate=validate or config.fhir.validate,
             max_string_length=DEFAULT_MAX_STRING_LENGTH, types=chosen)
         typed_quarantine = quarantined.where(F.col("reason").isin(
             QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH.value, QuarantineReason.VALUE_TOO_LARGE.value,
             QuarantineReason.VALIDATION_FAILED.value))
         write_quarantine(spark, QUARANTINE_TABLE, typed_quarantine, config.tables)
-        classified.unpersist()
+        for frame in [classified, *cached]:
+            frame.unpersist()
         run.summary.table_versions.update(versions)
         run.summary.add(types=len(chosen), columns_added=changes["added"],
                         tables_replaced=changes["replaced"],
