@@ -66,6 +66,12 @@ def configure_logging() -> None:
     logging.getLogger("medlake").setLevel(logging.INFO)
 
 
+def _report(error: MedlakeError) -> int:
+    """Print medlake's own error message on stderr; return 2 for configuration errors, else 1."""
+    print(f"medlake: {error}", file=sys.stderr)
+    return EXIT_BAD_ARGUMENTS if isinstance(error, ConfigError) else EXIT_FAILED
+
+
 def run_job(
     parser: argparse.ArgumentParser,
     argv: list[str] | None,
@@ -85,20 +91,12 @@ def run_job(
     try:
         config = load_config()
         spark = build_session(config)
-    except ConfigError as error:
-        print(f"medlake: {error}", file=sys.stderr)
-        return EXIT_BAD_ARGUMENTS
     except MedlakeError as error:
-        print(f"medlake: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return _report(error)
     try:
         summary = body(spark, config, args)
-    except ConfigError as error:
-        print(f"medlake: {error}", file=sys.stderr)
-        return EXIT_BAD_ARGUMENTS
     except MedlakeError as error:
-        print(f"medlake: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return _report(error)
     except Exception as error:  # Spark and library errors: their first line, not a stack trace
         first_line = (str(error).strip().splitlines() or [""])[0][:500]
         print(f"medlake: the job failed: {type(error).__name__}: {first_line}", file=sys.stderr)
