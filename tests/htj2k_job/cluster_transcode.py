@@ -14,14 +14,20 @@ from medlake.dicom.ingest import run_dicom_ingest  # noqa: E402
 from medlake.dicom.transcode import run_htj2k_transcode  # noqa: E402
 from medlake.session import build_session  # noqa: E402
 
-config = load_config()
-# rtdose.dcm's 15 frames of 400 bytes become 15 units: enough tasks for both executors.
-config = dataclasses.replace(config, dicom=dataclasses.replace(config.dicom, max_task_pixel_bytes=400))
-spark = build_session(config)
-write_sources(Path(config.path("sources")))
-run_dicom_ingest(spark, config, [config.path("sources")])
-summary = run_htj2k_transcode(spark, config)
-rows = spark.table("dicom.frame").where("action = 'transcoded'").select("encoded_by", "frame_number").collect()
-print(json.dumps({"master": spark.sparkContext.master, "summary": summary.counts,
-                  "encoded_by": sorted({row.encoded_by for row in rows}), "frames": len(rows)}))
-spark.stop()
+
+def main() -> None:
+    config = load_config()
+    # rtdose.dcm's 15 frames of 400 bytes become 15 units: enough tasks for both executors.
+    config = dataclasses.replace(config, dicom=dataclasses.replace(config.dicom, max_task_pixel_bytes=400))
+    spark = build_session(config)
+    write_sources(Path(config.path("sources")))
+    run_dicom_ingest(spark, config, [config.path("sources")])
+    summary = run_htj2k_transcode(spark, config)
+    rows = spark.table("dicom.frame").where("action = 'transcoded'").select("encoded_by", "frame_number").collect()
+    print(json.dumps({"master": spark.sparkContext.master, "summary": summary.counts,
+                      "encoded_by": sorted({row.encoded_by for row in rows}), "frames": len(rows)}))
+    spark.stop()
+
+
+if __name__ == "__main__":  # pytest --doctest-modules imports this file too
+    main()
