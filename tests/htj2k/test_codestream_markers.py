@@ -26,14 +26,14 @@ def _smooth(shape: tuple[int, ...], low: int, high: int, dtype: str) -> np.ndarr
 
 # (rows, columns, samples, bits stored, signed, dtype, colour transform, levels)
 ENCODED = [
-    (64, 64, 1, 8, False, "u1", False, 5),
+    (64, 64, 1, 8, False, "u1", False, 3),
     (300, 484, 1, 12, False, "u2", False, 5),
-    (128, 128, 1, 16, True, "i2", False, 5),
+    (128, 128, 1, 16, True, "i2", False, 4),
     (512, 256, 1, 13, True, "i2", False, 5),
-    (100, 100, 3, 8, False, "u1", True, 5),
-    (100, 100, 3, 8, False, "u1", False, 5),
+    (100, 100, 3, 8, False, "u1", True, 3),
+    (100, 100, 3, 8, False, "u1", False, 3),
     (4200, 10, 1, 10, False, "u2", False, 7),
-    (3, 3, 3, 8, False, "u1", True, 5),
+    (3, 3, 3, 8, False, "u1", True, 1),
 ]
 
 
@@ -87,10 +87,24 @@ def test_transfer_syntax_label(options: dict[str, object], expected: str) -> Non
     assert htj2k_transfer_syntax(info) == expected
 
 
-@pytest.mark.parametrize("rows, columns, levels", [(1, 1, 5), (512, 512, 5), (2048, 2048, 5), (2049, 100, 6), (4096, 3328, 6), (10000, 10, 8)])
+@pytest.mark.parametrize("rows, columns, levels", [
+    (1, 1, 1), (15, 15, 1), (16, 16, 1), (64, 64, 3), (128, 128, 4), (240, 320, 4), (512, 512, 5),
+    (2048, 2048, 5), (2049, 100, 6), (4096, 3328, 6), (10000, 10, 8),
+])
 def test_decomposition_levels(rows: int, columns: int, levels: int) -> None:
     assert decomposition_levels_for(rows, columns) == levels
     assert -(-max(rows, columns) // (1 << levels)) <= 64
+
+
+@pytest.mark.parametrize("rows, columns", [(16, 16), (64, 64), (100, 300), (128, 128), (240, 320), (512, 512), (2048, 2048)])
+def test_decomposition_levels_match_openjpeg_default(rows: int, columns: int) -> None:
+    """Where no more are needed for .202, HTJ2K uses the levels OpenJPEG's JPEG 2000 encoder picks."""
+    frame = _smooth((rows, columns), 0, 255, "u1")
+    openjpeg_default = read_codestream_markers(
+        imagecodecs.jpeg2k_encode(frame, level=0, codecformat="J2K", reversible=True)
+    ).decomposition_levels
+    assert decomposition_levels_for(rows, columns) == openjpeg_default
+    assert read_codestream_markers(encode_htj2k_frame(frame, 8, False)).decomposition_levels == openjpeg_default
 
 
 @pytest.mark.parametrize(

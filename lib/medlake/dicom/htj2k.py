@@ -2,8 +2,11 @@
 
 Encoding uses imagecodecs' OpenJPH binding with the reversible 5/3 wavelet, RPCL progression,
 one tile-part per resolution with a TLM marker (so a client can fetch a low resolution by byte
-range), and enough decomposition levels for a base resolution of at most 64 pixels. OpenJPH
-runs single-threaded, so one call uses one codec thread.
+range), OpenJPH's 64x64 code-blocks and no precincts. The decomposition levels are those
+OpenJPEG picks by default for JPEG 2000 (at most 5, keeping the shorter side of the lowest
+resolution at 8 pixels or more), raised where needed for a base resolution of at most 64 pixels:
+further levels on a small frame only add subband overhead. OpenJPH runs single-threaded, so one
+call uses one codec thread.
 
 **Precision.** ``imagecodecs.htj2k_encode`` has no bit-depth argument: it writes the dtype's
 size (8, 16 or 32 bits) as the component precision. PS3.5 8.2.4 wants the codestream to agree
@@ -81,8 +84,10 @@ __all__ = [
 
 #: The largest side, in pixels, of the lowest resolution level for HTJ2K Lossless RPCL (.202).
 BASE_RESOLUTION_LIMIT = 64
-#: OpenJPH's default number of decomposition levels; used unless a large frame needs more.
-_DEFAULT_LEVELS = 5
+#: The most decomposition levels used unless a large frame needs more (OpenJPEG's default).
+_MAX_DEFAULT_LEVELS = 5
+#: The shortest side, in pixels, the lowest resolution keeps unless a large frame needs more.
+_MIN_BASE_SIDE = 8
 
 _SOC, _SIZ, _CAP, _COD, _TLM, _SOT = 0xFF4F, 0xFF51, 0xFF50, 0xFF52, 0xFF55, 0xFF90
 _PROGRESSION_ORDERS = ("LRCP", "RLCP", "RPCL", "PCRL", "CPRL")
@@ -168,7 +173,7 @@ def read_codestream_markers(codestream: bytes) -> CodestreamInfo:
     >>> import numpy as np
     >>> info = read_codestream_markers(encode_htj2k_frame(np.zeros((300, 200), np.uint16), 12, False))
     >>> info.precisions, info.progression_order, info.decomposition_levels, info.has_tlm
-    ((12,), 'RPCL', 5, True)
+    ((12,), 'RPCL', 4, True)
     """
     if codestream[:2] != _SOC.to_bytes(2, "big"):
         raise ValueError("Unable to read the codestream markers as the data does not start with SOC")
@@ -219,15 +224,20 @@ def read_codestream_markers(codestream: bytes) -> CodestreamInfo:
 
 
 def decomposition_levels_for(rows: int, columns: int) -> int:
-    """Return the decomposition levels used for a frame: 5, or more if needed for a base of at most 64 px.
+    """Return the decomposition levels used for a frame.
+
+    As many as OpenJPEG uses by default (at most 5, with the lowest resolution's shorter side at
+    least 8 pixels), more if needed for a base resolution of at most 64 pixels, and at least 1
+    (imagecodecs reads 0 as "OpenJPH's default of 5").
 
     Examples
     --------
-    >>> decomposition_levels_for(512, 512), decomposition_levels_for(4096, 3328)
-    (5, 6)
+    >>> decomposition_levels_for(64, 64), decomposition_levels_for(512, 512), decomposition_levels_for(4096, 3328)
+    (3, 5, 6)
     """
     needed = math.ceil(math.log2(max(rows, columns, 1) / BASE_RESOLUTION_LIMIT))
-    return max(_DEFAULT_LEVELS, needed)
+    default = min(_MAX_DEFAULT_LEVELS, int(math.log2(max(min(rows, columns), 1) / _MIN_BASE_SIDE)))
+    return max(1, default, needed)
 
 
 def _set_precision(codestream: bytes, bits_stored: int, signed: bool) -> bytes:
