@@ -35,6 +35,8 @@ OPS_FILES = "ops.files"
 OPS_QUALITY = "ops.quality"
 
 _MERGE_RETRIES = 3
+#: Marks the MERGE source rows that match a target row.
+_MATCHED = "_merge_matched"
 
 
 @dataclass(frozen=True)
@@ -215,9 +217,15 @@ def merge_into(
     # row, so rows that would change nothing are dropped first and an empty MERGE is skipped.
     acts = f"t.`{keys[0]}` IS NULL OR ({update_condition})" + (f" OR ({delete_when})" if delete_when else "")
     changes = (deduplicated.alias("s").join(spark.table(table).alias("t"), F.expr(on), "left")
-               .where(acts).select("s.*"))
-    if changes.isEmpty():
+               .where(acts).select("s.*", F.col(f"t.`{keys[0]}`").isNotNull().alias(_MATCHED)))
+    planned = {bool(row[0]): int(row[1]) for row in changes.groupBy(_MATCHED).count().collect()}
+    if not planned:
         return WriteResult(table=table, version=table_version(spark, table))
+    changes = changes.drop(_MATCHED)
+    if not planned.get(True):  # only new keys: a plain append, much cheaper than a MERGE
+        changes.write.format("delta").mode("append").saveAsTable(table)
+        LOGGER.info("%s: %d inserted", table, planned[False])
+        return WriteResult(table=table, inserted=planned[False], version=table_version(spark, table))
     for attempt in range(1, _MERGE_RETRIES + 1):
         builder = DeltaTable.forName(spark, table).alias("t").merge(changes.alias("s"), on)
         if delete_when:

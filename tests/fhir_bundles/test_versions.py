@@ -12,7 +12,7 @@ from medlake.fhir.bundles import DELETE, read_bundles
 from medlake.fhir.references import PARSE_TEXT_COLUMN, resolve_references
 from medlake.fhir.versions import (
     apply_tombstones,
-    drop_deleted,
+    mark_deleted,
     newer_condition,
     newest_first,
     record_deletes,
@@ -81,8 +81,9 @@ def _ingest(spark: Any, config: Any, records: Any, run_id: str) -> None:
     for resource_type in TYPES:
         table = f"{DATABASE}.{resource_type.lower()}"
         create_table(spark, table, SLIM_TABLE, settings=config.tables)
-        survivors = drop_deleted(spark, upserts.where(F.col("resource.resourceType") == resource_type),
-                                 resource_type, prefix="resource.", database=DATABASE)
+        survivors = mark_deleted(spark, upserts.where(F.col("resource.resourceType") == resource_type),
+                                 resource_type, "_deleted", prefix="resource.", database=DATABASE) \
+            .where(~F.col("_deleted"))
         newest = survivors.withColumn("_rank", F.row_number().over(
             Window.partitionBy("resource.id").orderBy(*newest_first("resource."))))
         rows = newest.where("_rank = 1").select("resource.id", "resource.meta", "text_hash")

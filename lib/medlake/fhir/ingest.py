@@ -16,15 +16,17 @@
    adds nothing);
 4. pick the newest version per ``(resourceType, id)`` (:func:`version_key`); older versions in the
    same run count as ``duplicates``;
-5. per resource type present: parse once with the committed schema
+5. find each type's shape in one aggregation (:mod:`medlake.fhir.shape`); per resource type
+   present: parse once with the committed schema pruned to that shape
    (:func:`medlake.fhir.parse.parse_resources`: ``value_too_large``, type mismatches), prove the
-   typed row lossless (:mod:`medlake.fhir.roundtrip`: ``schema_roundtrip_mismatch`` with the
-   path), optionally validate (:mod:`medlake.fhir.validate`: ``validation_failed``), MERGE the
-   rest into ``fhir.<type>`` keyed by ``id``: ids new to the table are appended, and a stored row
-   is replaced (MERGE) only when the incoming version is at least as new (:func:`version_key`)
-   and its ``_content_hash`` differs; versions that a
-   tombstone outlives are dropped (counted as duplicates), and live rows a tombstone removes are
-   deleted (:func:`medlake.fhir.versions.apply_tombstones`);
+   typed row lossless (:mod:`medlake.fhir.roundtrip`: on the JVM, and in Python only for rows
+   that differ there; ``schema_roundtrip_mismatch`` with the path), optionally validate
+   (:mod:`medlake.fhir.validate`: ``validation_failed``), and write the rest to ``fhir.<type>``
+   keyed by ``id``: ids new to the table are appended with only the columns their batch uses; a
+   stored row is replaced (MERGE, full width) only when the incoming version is at least as new
+   (:func:`version_key`) and its ``_content_hash`` differs; versions that a tombstone outlives
+   are not loaded (counted as duplicates), and live rows a tombstone removes are deleted
+   (:func:`medlake.fhir.versions.apply_tombstones`);
 6. write the quarantine and one ``ops.files`` row per file: ``in = loaded + duplicates +
    quarantined`` per file and per run.
 
@@ -43,6 +45,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -59,7 +62,8 @@ from medlake.fhir.references import (
     resolve_references,
 )
 from medlake.fhir.roundtrip import ROUNDTRIP_COLUMN, find_roundtrip_mismatches
-from medlake.fhir.schema import resource_types
+from medlake.fhir.schema import load_schema, resource_types
+from medlake.fhir.shape import has_doubles, prune_schema, resource_shapes
 from medlake.fhir.tables import (
     QUARANTINE_TABLE,
     RAW_TABLE,
@@ -72,7 +76,7 @@ from medlake.manifest import FileOutcome, list_files, plan_files, record_files
 from medlake.fhir.versions import (
     TOMBSTONE_TABLE,
     apply_tombstones,
-    drop_deleted,
+    mark_deleted,
     record_deletes,
     split_deletes,
     version_key,
@@ -105,6 +109,9 @@ _MAX_FILE_BYTES = 2**31 - 1
 _KEYS = ["source_uri", "position", "position_kind"]
 _REASON, _DETAIL, _HASH = "_reason", "_detail", "content_hash"
 _HEAD, _CORRUPT = "_head", "_corrupt"
+_VARIANT, _DELETED = "_variant", "_deleted"
+#: Resource types loaded at the same time (see :func:`_load_typed`).
+_TYPE_WORKERS = 3
 _HEAD_SCHEMA = (
     f"resourceType string, id string, meta struct<versionId: string, lastUpdated: string>, "
     f"{_CORRUPT} string"
@@ -219,16 +226,24 @@ def _latest_versions(candidates: DataFrame) -> tuple[DataFrame, DataFrame]:
 
 
 def _typed_rows(
-    typed_input: DataFrame, resource_type: str, *, validate: bool, max_string_length: int
+    typed_input: DataFrame, resource_type: str, shape: str | None, *, validate: bool,
+    max_string_length: int,
 ) -> DataFrame:
-    """Parse one type's records, prove them lossless and optionally validate: reason and detail."""
+    """Parse one type's records, prove them lossless and optionally validate: reason and detail.
+
+    The records are parsed with the committed schema pruned to their ``shape``
+    (:mod:`medlake.fhir.shape`), so the typed struct holds only the columns they use.
+    """
     from pyspark.sql import functions as F
 
     from medlake.fhir.validate import VALIDATION_COLUMN, find_validation_errors
 
-    parsed = parse_resources(typed_input, resource_type, PARSE_TEXT_COLUMN,
-                             max_string_length=max_string_length)
-    checked = find_roundtrip_mismatches(parsed, resource_type, PARSE_TEXT_COLUMN, RESOURCE_COLUMN)
+    schema = prune_schema(load_schema(resource_type), shape)
+    parsed = parse_resources(typed_input, resource_type, PARSE_TEXT_COLUMN, schema=schema,
+                             variant_column=_VARIANT, max_string_length=max_string_length)
+    checked = find_roundtrip_mismatches(
+        parsed, resource_type, PARSE_TEXT_COLUMN, RESOURCE_COLUMN, variant_column=_VARIANT,
+        check_doubles=shape is None or has_doubles(shape)).drop(_VARIANT)
     mismatch = QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH
     reason = F.coalesce(
         F.col(PARSE_ERROR_COLUMN),
@@ -248,34 +263,47 @@ def _typed_rows(
     return checked.withColumns({_REASON: reason, _DETAIL: detail})
 
 
-def _merge_typed(
-    spark: SparkSession, checked: DataFrame, resource_type: str, run_id: str, config: MedlakeConfig
-) -> int:
-    """Write one type's loadable rows: new ids are appended, known ids go through the MERGE.
-
-    A MERGE over a schema of thousands of leaves costs tens of seconds of planning even for a few
-    rows, while an append of the same rows costs a few; most rows of a bulk load are new ids.
-    """
+def _with_lineage(rows: DataFrame, run_id: str) -> DataFrame:
     from pyspark.sql import functions as F
 
-    from medlake.tables import table_version
-
-    table = create_typed_table(spark, resource_type, config.tables)
-    rows = checked.where(F.col(_REASON).isNull()).select(
+    return rows.select(
         f"{RESOURCE_COLUMN}.*",
         F.col(_HASH).alias("_content_hash"), F.col("source_uri").alias("_source_uri"),
         F.col("position").alias("_position"), F.lit(run_id).alias("_run_id"),
         F.current_timestamp().alias("_loaded_at"),
     )
+
+
+def _merge_typed(
+    spark: SparkSession, loadable: DataFrame, resource_type: str, run_id: str, config: MedlakeConfig,
+    *, max_string_length: int,
+) -> int:
+    """Write one type's loadable rows: new ids are appended, known ids go through the MERGE.
+
+    The appended rows carry only the columns their batch uses (Delta reads the others as null).
+    A MERGE replaces whole rows, so the rows of known ids are parsed again with the full schema;
+    a MERGE over thousands of leaves costs tens of seconds of planning even for a few rows, and
+    most rows of a bulk load are new ids.
+    """
+    from medlake.tables import table_version
+
+    table = typed_table(resource_type)
+    if not spark.catalog.tableExists(table):
+        create_typed_table(spark, resource_type, config.tables)
     known = spark.table(table).select("id")
-    fresh = rows.join(known, ["id"], "left_anti")
+    if known.isEmpty():
+        _with_lineage(loadable, run_id).write.format("delta").mode("append").saveAsTable(table)
+        return table_version(spark, table)
+    resource_id = f"{RESOURCE_COLUMN}.id"
+    fresh = loadable.join(known, loadable[resource_id] == known["id"], "left_anti")
     if not fresh.isEmpty():
-        fresh.select(*typed_schema(resource_type).fieldNames()).write.format("delta") \
-            .mode("append").saveAsTable(table)
-    existing = rows.join(known, ["id"], "left_semi")
+        _with_lineage(fresh, run_id).write.format("delta").mode("append").saveAsTable(table)
+    existing = loadable.join(known, loadable[resource_id] == known["id"], "left_semi")
     if existing.isEmpty():
         return table_version(spark, table)
-    result = merge_into(spark, table, existing, ["id"],
+    full_width = parse_resources(existing.drop(RESOURCE_COLUMN, PARSE_ERROR_COLUMN), resource_type,
+                                 PARSE_TEXT_COLUMN, max_string_length=max_string_length)
+    result = merge_into(spark, table, _with_lineage(full_width, run_id), ["id"],
                         newer=f"{version_key('s.')} >= {version_key('t.')}",
                         compare=["_content_hash"])
     return result.version or 0
@@ -294,11 +322,55 @@ def _per_file(df: DataFrame) -> list[tuple[str, int]]:
     return [(row[0], row[1]) for row in df.groupBy("source_uri").count().collect()]
 
 
+@dataclass
+class _TypeResult:
+    """What loading one type's records did: per-file verdicts, table version, quarantine rows."""
+
+    resource_type: str
+    verdicts: list[tuple[str, int, int, int]]  # (uri, loaded, quarantined, deleted)
+    version: int | None
+    rejected: DataFrame | None
+
+
+def _load_type(
+    spark: SparkSession, config: MedlakeConfig, newest: DataFrame, resource_type: str,
+    shape: str | None, run_id: str, *, validate: bool, max_string_length: int,
+) -> _TypeResult:
+    from pyspark.sql import functions as F
+
+    typed_input = newest.where(F.col(f"{_HEAD}.resourceType") == resource_type)
+    typed = _typed_rows(typed_input, resource_type, shape, validate=validate,
+                        max_string_length=max_string_length)
+    # Versions that a tombstone outlives are not loaded: counted as duplicates (superseded).
+    checked = mark_deleted(spark, typed, resource_type, _DELETED, prefix=f"{_HEAD}.") \
+        .withColumn(_DELETED, F.col(_REASON).isNull() & F.col(_DELETED)).cache()
+    verdicts = [(row[0], row[1], row[2], row[3]) for row in checked.groupBy("source_uri").agg(
+        F.count(F.when(F.col(_REASON).isNull() & ~F.col(_DELETED), 1)), F.count(F.col(_REASON)),
+        F.count(F.when(F.col(_DELETED), 1))).collect()]
+    version = None
+    if any(row[1] for row in verdicts):
+        loadable = checked.where(F.col(_REASON).isNull() & ~F.col(_DELETED))
+        version = _merge_typed(spark, loadable, resource_type, run_id, config,
+                               max_string_length=max_string_length)
+    rejected = None
+    if any(row[2] for row in verdicts):
+        rejected = _quarantine_rows(checked.where(F.col(_REASON).isNotNull()), run_id).cache()
+        rejected.count()
+    checked.unpersist()
+    LOGGER.info("%s: %d loaded, %d quarantined", typed_table(resource_type),
+                sum(row[1] for row in verdicts), sum(row[2] for row in verdicts))
+    return _TypeResult(resource_type, verdicts, version, rejected)
+
+
 def _load_typed(
     spark: SparkSession, config: MedlakeConfig, classified: DataFrame, run_id: str, counts: _Counts,
     *, validate: bool, max_string_length: int, types: Sequence[str] | None = None,
 ) -> tuple[DataFrame, dict[str, int], list[DataFrame]]:
-    """Load the valid records into their typed tables.
+    """Load the valid records into their typed tables, a few types at a time.
+
+    Types load concurrently (:data:`_TYPE_WORKERS` threads, each running its own Spark jobs):
+    one type's driver work (planning, Delta commits) overlaps another's tasks, and a small type's
+    one-task stages do not leave the other cores idle.
 
     Returns the quarantine rows, the typed tables' versions and the cached frames the quarantine
     rows read from (unpersist them once the quarantine is written).
@@ -311,32 +383,25 @@ def _load_typed(
     newest, superseded = _latest_versions(candidates)
     superseded = superseded.cache()
     counts.add(counts.duplicates, _per_file(superseded))
-    present = [row[0] for row in newest.select(f"{_HEAD}.resourceType").distinct().collect()]
+    shapes = resource_shapes(newest, F.col(f"{_HEAD}.resourceType"), F.col(PARSE_TEXT_COLUMN))
+
+    def load(resource_type: str) -> _TypeResult:
+        return _load_type(spark, config, newest, resource_type, shapes[resource_type], run_id,
+                          validate=validate, max_string_length=max_string_length)
+
+    with ThreadPoolExecutor(max_workers=_TYPE_WORKERS, thread_name_prefix="medlake-type") as pool:
+        results = list(pool.map(load, sorted(shapes)))
+    superseded.unpersist()
     versions: dict[str, int] = {}
     rejected: list[DataFrame] = []
-    for resource_type in sorted(present):
-        typed_input = newest.where(F.col(f"{_HEAD}.resourceType") == resource_type)
-        typed = _typed_rows(typed_input, resource_type, validate=validate,
-                            max_string_length=max_string_length)
-        # Versions that a tombstone outlives are dropped: counted as duplicates (superseded).
-        survivors = drop_deleted(spark, typed, resource_type, prefix=f"{RESOURCE_COLUMN}.")
-        checked = typed.join(survivors.select(*_KEYS).withColumn("_alive", F.lit(True)), _KEYS, "left") \
-            .withColumn("_deleted", F.col(_REASON).isNull() & F.col("_alive").isNull()).drop("_alive").cache()
-        verdicts = checked.groupBy("source_uri").agg(
-            F.count(F.when(F.col(_REASON).isNull() & ~F.col("_deleted"), 1)), F.count(F.col(_REASON)),
-            F.count(F.when(F.col("_deleted"), 1))).collect()
-        counts.add(counts.loaded, ((row[0], row[1]) for row in verdicts))
-        counts.add(counts.quarantined, ((row[0], row[2]) for row in verdicts))
-        counts.add(counts.duplicates, ((row[0], row[3]) for row in verdicts))
-        versions[typed_table(resource_type)] = _merge_typed(spark, checked, resource_type, run_id, config)
-        if any(row[2] for row in verdicts):
-            bad = _quarantine_rows(checked.where(F.col(_REASON).isNotNull()), run_id).cache()
-            bad.count()
-            rejected.append(bad)
-        checked.unpersist()
-        LOGGER.info("%s: %d loaded, %d quarantined", typed_table(resource_type),
-                    sum(row[1] for row in verdicts), sum(row[2] for row in verdicts))
-    superseded.unpersist()
+    for result in results:
+        counts.add(counts.loaded, ((row[0], row[1]) for row in result.verdicts))
+        counts.add(counts.quarantined, ((row[0], row[2]) for row in result.verdicts))
+        counts.add(counts.duplicates, ((row[0], row[3]) for row in result.verdicts))
+        if result.version is not None:
+            versions[typed_table(result.resource_type)] = result.version
+        if result.rejected is not None:
+            rejected.append(result.rejected)
     quarantined = _quarantine_rows(classified.where(F.col(_REASON).isNotNull()), run_id)
     for bad in rejected:
         quarantined = quarantined.unionByName(bad)

@@ -118,6 +118,8 @@ def parse_resources(
     output_column: str = RESOURCE_COLUMN,
     error_column: str = PARSE_ERROR_COLUMN,
     max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
+    schema: StructType | None = None,
+    variant_column: str | None = None,
 ) -> DataFrame:
     """Add the typed struct of each resource's JSON text and the reason it failed, if it did.
 
@@ -140,6 +142,12 @@ def parse_resources(
         ``unknown_resource_type`` (``resourceType`` is not ``resource_type``).
     max_string_length
         Longest string value the JSON reader accepts (its ``maxStringLen`` option).
+    schema
+        The schema to parse with, e.g. the committed one pruned to the data
+        (:func:`medlake.fhir.shape.prune_schema`); default: the committed schema.
+    variant_column
+        If given, also keep the parsed struct before the JSON-text fields are cast to text
+        (they are ``VARIANT`` there): the round-trip check compares it with the original.
 
     Returns
     -------
@@ -157,7 +165,8 @@ def parse_resources(
     from pyspark.sql.types import StringType, StructField, StructType
 
     # Without the comments: the plan (and each task) is half the size for the widest types.
-    schema = _without_comments(load_schema(resource_type))
+    committed = load_schema(resource_type)  # also checks the type
+    schema = _without_comments(committed if schema is None else schema)
     parse_schema = StructType(
         [*variant_schema(schema).fields, StructField(_CORRUPT_FIELD, StringType())]
     )
@@ -170,7 +179,8 @@ def parse_resources(
     parsed = F.col(_PARSED_COLUMN)
     corrupt = parsed.getField(_CORRUPT_FIELD).isNotNull()
     resource_type_column = parsed.getField("resourceType")
-    typed = parsed.dropFields(_CORRUPT_FIELD).cast(schema)
+    variant_struct = parsed.dropFields(_CORRUPT_FIELD)
+    typed = variant_struct.cast(schema)
     error = (
         F.when(parsed.isNull(), QuarantineReason.INVALID_JSON.value)
         .when(corrupt & (F.length(text) > max_string_length),
@@ -182,9 +192,7 @@ def parse_resources(
         .when(resource_type_column.isNull(), QuarantineReason.NOT_A_RESOURCE.value)
         .when(resource_type_column != resource_type, QuarantineReason.UNKNOWN_RESOURCE_TYPE.value)
     )
-    return (
-        df.withColumn(_PARSED_COLUMN, F.from_json(text, parse_schema, options))
-        .withColumn(output_column, typed)
-        .withColumn(error_column, error)
-        .drop(_PARSED_COLUMN)
-    )
+    result = df.withColumn(_PARSED_COLUMN, F.from_json(text, parse_schema, options))
+    if variant_column is not None:
+        result = result.withColumn(variant_column, variant_struct)
+    return result.withColumn(output_column, typed).withColumn(error_column, error).drop(_PARSED_COLUMN)

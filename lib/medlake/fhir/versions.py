@@ -21,7 +21,7 @@ Deletes (``DELETE`` entries of Bundles) and tombstones (``fhir.tombstone``, one 
   greater). A version without ``lastUpdated`` never outlives one. So a delete wins ties.
 * :func:`record_deletes` keeps the latest delete per resource and skips a delete that the live
   row already outlives (the resource was re-created after it), so a late delete changes nothing.
-* :func:`drop_deleted` drops incoming versions that do not outlive the resource's tombstone: a
+* :func:`mark_deleted` marks incoming versions that do not outlive the resource's tombstone: a
   late-arriving older version does not bring a deleted resource back.
 * :func:`apply_tombstones` then deletes live rows that do not outlive their tombstone, and
   removes the tombstones that a live row outlives (a newer version brought the resource back;
@@ -49,7 +49,7 @@ __all__ = [
     "UNRESOLVED_DELETE",
     "TombstoneResult",
     "apply_tombstones",
-    "drop_deleted",
+    "mark_deleted",
     "newer_condition",
     "newest_first",
     "record_deletes",
@@ -288,10 +288,11 @@ def _tombstones_of(spark: SparkSession, resource_type: str, database: str) -> Da
         F.col("version_id").alias(_TOMB_VERSION))
 
 
-def drop_deleted(
-    spark: SparkSession, rows: DataFrame, resource_type: str, *, prefix: str = "", database: str = _DATABASE
+def mark_deleted(
+    spark: SparkSession, rows: DataFrame, resource_type: str, column: str, *, prefix: str = "",
+    database: str = _DATABASE,
 ) -> DataFrame:
-    """Drop the incoming versions that do not outlive their resource's tombstone.
+    """Add ``column``: true for the incoming versions that do not outlive their resource's tombstone.
 
     Parameters
     ----------
@@ -301,6 +302,8 @@ def drop_deleted(
         Incoming rows of one type, with ``id`` and ``meta`` under ``prefix``.
     resource_type
         Their type.
+    column
+        Name of the added boolean column.
     prefix
         Path of the struct holding ``id`` and ``meta``: ``""`` for typed rows, e.g.
         ``"resource."`` for :func:`medlake.fhir.parse.parse_resources`' output.
@@ -310,20 +313,22 @@ def drop_deleted(
     Returns
     -------
     DataFrame
-        ``rows`` without the versions a tombstone removes (unchanged when there are no tombstones).
+        ``rows`` with ``column`` (false everywhere when there are no tombstones).
 
     Examples
     --------
-    >>> survivors = drop_deleted(spark, typed_rows, "Observation")  # doctest: +SKIP
+    >>> marked = mark_deleted(spark, typed_rows, "Observation", "deleted")  # doctest: +SKIP
+    >>> survivors = marked.where(~F.col("deleted"))  # doctest: +SKIP
     """
     from pyspark.sql import functions as F
 
     tombstones = _tombstones_of(spark, resource_type, database)
     if tombstones is None:
-        return rows
+        return rows.withColumn(column, F.lit(False))
     outlives = F.expr(_outlives(f"{prefix}meta.lastUpdated", f"{prefix}meta.versionId", _TOMB_AT, _TOMB_VERSION))
     joined = rows.join(tombstones, F.col(f"{prefix}id") == F.col(_TOMB_ID), "left")
-    return joined.where(F.col(_TOMB_ID).isNull() | outlives).drop(_TOMB_ID, _TOMB_AT, _TOMB_VERSION)
+    return joined.withColumn(column, F.col(_TOMB_ID).isNotNull() & ~F.coalesce(outlives, F.lit(False))) \
+        .drop(_TOMB_ID, _TOMB_AT, _TOMB_VERSION)
 
 
 @dataclass(frozen=True)
@@ -353,7 +358,7 @@ def _delete_matching(spark: SparkSession, table: str, doomed: DataFrame, on: str
 def apply_tombstones(spark: SparkSession, resource_type: str, *, database: str = _DATABASE) -> TombstoneResult:
     """Delete live rows of ``resource_type`` that a tombstone removes; clear outlived tombstones.
 
-    Run it after merging the type's incoming versions (filtered by :func:`drop_deleted`) and
+    Run it after merging the type's incoming versions (without those :func:`mark_deleted` marks) and
     after :func:`record_deletes`. With nothing to change, neither table gets a new version.
 
     Parameters
