@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from medlake.config import MedlakeConfig
-from medlake.fhir.ingest import run_fhir_ingest, version_key
+from medlake.fhir.ingest import rebuild_typed_tables, run_fhir_ingest, version_key
 from medlake.fhir.roundtrip import first_difference
 from medlake.fhir.schema import json_text_paths, load_schema_json, resource_types
 from medlake.fhir.tables import LINEAGE_COLUMNS, typed_table
@@ -204,3 +204,24 @@ def test_lineage_columns_cannot_collide_with_fhir_elements() -> None:
     for resource_type in resource_types():
         names = {field["name"] for field in load_schema_json(resource_type)["fields"]}
         assert not names & set(LINEAGE_COLUMNS), resource_type
+
+
+def test_rebuild_restores_typed_rows_and_clears_resolved_quarantine(
+        spark: SparkSession, config: MedlakeConfig, loaded: dict[str, Any]) -> None:
+    rows = sorted(spark.table("fhir.patient").select("id", "_content_hash").collect())
+    mismatches = spark.table("fhir.quarantine").where(
+        "reason = 'schema_roundtrip_mismatch' AND raw_text LIKE '%\"Patient\"%'").count()
+    spark.sql("DELETE FROM fhir.patient")
+    # A quarantine row left by an older schema for a record that loads now.
+    spark.sql(f"""
+        INSERT INTO fhir.quarantine
+        SELECT _source_uri, _position, _position_kind, 'schema_roundtrip_mismatch', 'an older schema',
+               raw_text, content_hash, 'older-run', current_timestamp()
+        FROM fhir.raw WHERE resource_type = 'Patient' AND id = '{rows[0].id}'
+    """)
+    summary = rebuild_typed_tables(spark, config, ["Patient"])
+    assert sorted(spark.table("fhir.patient").select("id", "_content_hash").collect()) == rows
+    assert summary.counts["quarantine_resolved"] == 1
+    assert spark.table("fhir.quarantine").where("detail = 'an older schema'").count() == 0
+    assert spark.table("fhir.quarantine").where(
+        "reason = 'schema_roundtrip_mismatch' AND raw_text LIKE '%\"Patient\"%'").count() == mismatches

@@ -110,6 +110,9 @@ _KEYS = ["source_uri", "position", "position_kind"]
 _REASON, _DETAIL, _HASH = "_reason", "_detail", "content_hash"
 _HEAD, _CORRUPT = "_head", "_corrupt"
 _VARIANT, _DELETED = "_variant", "_deleted"
+#: Reasons found when typing a record (parse, lossless check, validation): a rebuild revisits them.
+_TYPED_REASONS = (QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH.value, QuarantineReason.VALUE_TOO_LARGE.value,
+                  QuarantineReason.VALIDATION_FAILED.value)
 #: Resource types loaded at the same time (see :func:`_load_typed`).
 _TYPE_WORKERS = 3
 _HEAD_SCHEMA = (
@@ -565,6 +568,29 @@ def _evolve_schema(spark: SparkSession, resource_type: str, config: MedlakeConfi
         return "replaced"
 
 
+def _clear_resolved_quarantine(spark: SparkSession, types: Sequence[str], still_quarantined: DataFrame) -> int:
+    """Delete the typed-stage quarantine rows of ``types`` whose records load now; return how many."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    keys = ["source_uri", "position", "position_kind", "reason"]
+    resolved = (
+        spark.table(QUARANTINE_TABLE)
+        .where(F.col("reason").isin(*_TYPED_REASONS)
+               & F.get_json_object("raw_text", "$.resourceType").isin(*types))
+        .select(*keys)
+        .join(still_quarantined.select(*keys), keys, "left_anti")
+        .cache()
+    )
+    count = resolved.count()
+    if count:
+        on = " AND ".join(f"t.{key} = s.{key}" for key in keys)
+        DeltaTable.forName(spark, QUARANTINE_TABLE).alias("t").merge(resolved.alias("s"), on) \
+            .whenMatchedDelete().execute()
+    resolved.unpersist()
+    return count
+
+
 def rebuild_typed_tables(
     spark: SparkSession, config: MedlakeConfig, types: Sequence[str] | None = None, *,
     validate: bool = False,
@@ -574,8 +600,8 @@ def rebuild_typed_tables(
     Each table is first brought to the committed schema (:func:`_evolve_schema`: Delta schema
     evolution when columns were only added, otherwise replaced), then every record of ``fhir.raw``
     goes through the same typed path as an ingest: rows whose content is unchanged are not
-    rewritten; records that now fit the schema load; the quarantine gains rows for records that
-    no longer do.
+    rewritten; records that now fit the schema load and leave the quarantine; the quarantine gains
+    rows for records that no longer do.
 
     Parameters
     ----------
@@ -601,14 +627,13 @@ def rebuild_typed_tables(
         quarantined, versions, cached = _load_typed(
             spark, config, classified, run.run_id, counts, validate=validate or config.fhir.validate,
             max_string_length=DEFAULT_MAX_STRING_LENGTH, types=chosen)
-        typed_quarantine = quarantined.where(F.col("reason").isin(
-            QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH.value, QuarantineReason.VALUE_TOO_LARGE.value,
-            QuarantineReason.VALIDATION_FAILED.value))
+        typed_quarantine = quarantined.where(F.col("reason").isin(*_TYPED_REASONS))
         write_quarantine(spark, QUARANTINE_TABLE, typed_quarantine, config.tables)
+        resolved = _clear_resolved_quarantine(spark, chosen, typed_quarantine)
         for frame in [classified, *cached]:
             frame.unpersist()
         run.summary.table_versions.update(versions)
-        run.summary.add(types=len(chosen), columns_added=changes["added"],
+        run.summary.add(types=len(chosen), columns_added=changes["added"], quarantine_resolved=resolved,
                         tables_replaced=changes["replaced"],
                         loaded=sum(counts.loaded.values()),
                         duplicates=sum(counts.duplicates.values()),

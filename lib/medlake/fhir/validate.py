@@ -20,8 +20,6 @@ __all__ = ["VALIDATION_COLUMN", "find_validation_errors", "validation_error"]
 #: Default name of the column :func:`find_validation_errors` adds.
 VALIDATION_COLUMN = "validation_error"
 _MAX_ERRORS = 5
-#: Records per Arrow batch: models are slow, so small batches keep tasks' memory flat.
-_BATCH_RECORDS = 1000
 # Annotations are evaluated at runtime here: pandas_udf reads them to pick the UDF kind.
 
 
@@ -68,7 +66,7 @@ def find_validation_errors(
 ) -> "DataFrame":
     """Add the validation error of each row's JSON (None when valid), computed on executors.
 
-    Sets ``spark.sql.execution.arrow.maxRecordsPerBatch`` to bound each Arrow batch.
+    A task holds one Arrow batch of texts and one model instance at a time.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType
@@ -77,5 +75,4 @@ def find_validation_errors(
         return pd.Series([validation_error(t, resource_type) for t in texts], dtype=object)
 
     udf = F.pandas_udf(check, StringType())  # type: ignore[call-overload]
-    df.sparkSession.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(_BATCH_RECORDS))
     return df.withColumn(output_column, udf(F.col(json_column)))
