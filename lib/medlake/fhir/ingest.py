@@ -19,8 +19,9 @@
 5. find each type's shape in one aggregation (:mod:`medlake.fhir.shape`); per resource type
    present: parse once with the committed schema pruned to that shape
    (:func:`medlake.fhir.parse.parse_resources`: ``value_too_large``, type mismatches), prove the
-   typed row lossless (:mod:`medlake.fhir.roundtrip`: on the JVM, and in Python only for rows
-   that differ there; ``schema_roundtrip_mismatch`` with the path), optionally validate
+   typed rows lossless (by each file's shape, :func:`medlake.fhir.shape.proves_lossless`, or
+   where the shape does not prove it record by record, :mod:`medlake.fhir.roundtrip`:
+   ``schema_roundtrip_mismatch`` with the path), optionally validate
    (:mod:`medlake.fhir.validate`: ``validation_failed``), and write the rest to ``fhir.<type>``
    keyed by ``id``: ids new to the table are appended with only the columns their batch uses; a
    stored row is replaced (MERGE, full width) only when the incoming version is at least as new
@@ -63,7 +64,7 @@ from medlake.fhir.references import (
 )
 from medlake.fhir.roundtrip import ROUNDTRIP_COLUMN, find_roundtrip_mismatches
 from medlake.fhir.schema import load_schema, resource_types
-from medlake.fhir.shape import has_doubles, prune_schema, resource_shapes
+from medlake.fhir.shape import Shapes, proves_lossless, prune_schema, resource_shapes
 from medlake.fhir.tables import (
     QUARANTINE_TABLE,
     RAW_TABLE,
@@ -109,7 +110,7 @@ _MAX_FILE_BYTES = 2**31 - 1
 _KEYS = ["source_uri", "position", "position_kind"]
 _REASON, _DETAIL, _HASH = "_reason", "_detail", "content_hash"
 _HEAD, _CORRUPT = "_head", "_corrupt"
-_VARIANT, _DELETED = "_variant", "_deleted"
+_DELETED = "_deleted"
 #: Reasons found when typing a record (parse, lossless check, validation): a rebuild revisits them.
 _TYPED_REASONS = (QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH.value, QuarantineReason.VALUE_TOO_LARGE.value,
                   QuarantineReason.VALIDATION_FAILED.value)
@@ -229,24 +230,30 @@ def _latest_versions(candidates: DataFrame) -> tuple[DataFrame, DataFrame]:
 
 
 def _typed_rows(
-    typed_input: DataFrame, resource_type: str, shape: str | None, *, validate: bool,
+    typed_input: DataFrame, resource_type: str, shapes: Shapes, *, validate: bool,
     max_string_length: int,
 ) -> DataFrame:
     """Parse one type's records, prove them lossless and optionally validate: reason and detail.
 
-    The records are parsed with the committed schema pruned to their ``shape``
-    (:mod:`medlake.fhir.shape`), so the typed struct holds only the columns they use.
+    The records are parsed with the committed schema pruned to their shape, so the typed struct
+    holds only the columns they use. Files whose shape proves them lossless
+    (:func:`medlake.fhir.shape.proves_lossless`) need no record-by-record comparison.
     """
     from pyspark.sql import functions as F
 
     from medlake.fhir.validate import VALIDATION_COLUMN, find_validation_errors
 
-    schema = prune_schema(load_schema(resource_type), shape)
+    schema = prune_schema(load_schema(resource_type), shapes.overall)
     parsed = parse_resources(typed_input, resource_type, PARSE_TEXT_COLUMN, schema=schema,
-                             variant_column=_VARIANT, max_string_length=max_string_length)
-    checked = find_roundtrip_mismatches(
-        parsed, resource_type, PARSE_TEXT_COLUMN, RESOURCE_COLUMN, variant_column=_VARIANT,
-        check_doubles=shape is None or has_doubles(shape)).drop(_VARIANT)
+                             max_string_length=max_string_length)
+    unproven = sorted(uri for uri, shape in shapes.by_file.items() if not proves_lossless(schema, shape))
+    LOGGER.info("%s: %d of %d files proven lossless by their shape, the others compared record by record",
+                typed_table(resource_type), len(shapes.by_file) - len(unproven), len(shapes.by_file))
+    checked = (
+        find_roundtrip_mismatches(parsed, resource_type, PARSE_TEXT_COLUMN, RESOURCE_COLUMN,
+                                  where=F.col("source_uri").isin(unproven))
+        if unproven else parsed.withColumn(ROUNDTRIP_COLUMN, F.lit(None).cast("string"))
+    )
     mismatch = QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH
     reason = F.coalesce(
         F.col(PARSE_ERROR_COLUMN),
@@ -337,16 +344,17 @@ class _TypeResult:
 
 def _load_type(
     spark: SparkSession, config: MedlakeConfig, newest: DataFrame, resource_type: str,
-    shape: str | None, run_id: str, *, validate: bool, max_string_length: int,
+    shapes: Shapes, run_id: str, *, validate: bool, max_string_length: int,
 ) -> _TypeResult:
     from pyspark.sql import functions as F
 
     typed_input = newest.where(F.col(f"{_HEAD}.resourceType") == resource_type)
-    typed = _typed_rows(typed_input, resource_type, shape, validate=validate,
+    typed = _typed_rows(typed_input, resource_type, shapes, validate=validate,
                         max_string_length=max_string_length)
     # Versions that a tombstone outlives are not loaded: counted as duplicates (superseded).
+    # Not cached: parsing again for the write costs less than caching the typed rows.
     checked = mark_deleted(spark, typed, resource_type, _DELETED, prefix=f"{_HEAD}.") \
-        .withColumn(_DELETED, F.col(_REASON).isNull() & F.col(_DELETED)).cache()
+        .withColumn(_DELETED, F.col(_REASON).isNull() & F.col(_DELETED))
     verdicts = [(row[0], row[1], row[2], row[3]) for row in checked.groupBy("source_uri").agg(
         F.count(F.when(F.col(_REASON).isNull() & ~F.col(_DELETED), 1)), F.count(F.col(_REASON)),
         F.count(F.when(F.col(_DELETED), 1))).collect()]
@@ -359,7 +367,6 @@ def _load_type(
     if any(row[2] for row in verdicts):
         rejected = _quarantine_rows(checked.where(F.col(_REASON).isNotNull()), run_id).cache()
         rejected.count()
-    checked.unpersist()
     LOGGER.info("%s: %d loaded, %d quarantined", typed_table(resource_type),
                 sum(row[1] for row in verdicts), sum(row[2] for row in verdicts))
     return _TypeResult(resource_type, verdicts, version, rejected)
@@ -386,7 +393,8 @@ def _load_typed(
     newest, superseded = _latest_versions(candidates)
     superseded = superseded.cache()
     counts.add(counts.duplicates, _per_file(superseded))
-    shapes = resource_shapes(newest, F.col(f"{_HEAD}.resourceType"), F.col(PARSE_TEXT_COLUMN))
+    shapes = resource_shapes(newest, F.col(f"{_HEAD}.resourceType"), F.col(PARSE_TEXT_COLUMN),
+                             F.col("source_uri"))
 
     def load(resource_type: str) -> _TypeResult:
         return _load_type(spark, config, newest, resource_type, shapes[resource_type], run_id,
@@ -476,8 +484,11 @@ def run_fhir_ingest(
             "request_time", F.lit(None).cast("timestamp")).unionByName(bundle_records))
         classified = _classify(records).cache()
         counts = _Counts()
-        counts.add(counts.records_in, _per_file(classified))
-        counts.add(counts.quarantined, _per_file(classified.where(F.col(_REASON).isNotNull())))
+        per_file = classified.groupBy("source_uri").agg(
+            F.count(F.lit(1)), F.count(_REASON), F.sum(UNRESOLVED_COLUMN)).collect()
+        counts.add(counts.records_in, ((row[0], row[1]) for row in per_file))
+        counts.add(counts.quarantined, ((row[0], row[2]) for row in per_file))
+        run.summary.add(unresolved_references=sum(int(row[3] or 0) for row in per_file))
         run.stage("read", files=len(files), records=sum(counts.records_in.values()))
         if files:
             run.summary.table_versions[RAW_TABLE] = _write_raw(spark, classified, run.run_id, config)
@@ -500,8 +511,6 @@ def run_fhir_ingest(
             if applied.deleted or applied.cleared:
                 run.summary.add(deleted=applied.deleted)
                 run.summary.table_versions[typed_table(resource_type)] = applied.table_version or 0
-        unresolved_references = classified.agg(F.sum(UNRESOLVED_COLUMN)).first()
-        run.summary.add(unresolved_references=int(unresolved_references[0] or 0) if unresolved_references else 0)
         if files:
             result = write_quarantine(spark, QUARANTINE_TABLE, quarantined, config.tables)
             run.summary.table_versions[QUARANTINE_TABLE] = result.version or 0

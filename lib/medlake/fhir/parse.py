@@ -119,7 +119,6 @@ def parse_resources(
     error_column: str = PARSE_ERROR_COLUMN,
     max_string_length: int = DEFAULT_MAX_STRING_LENGTH,
     schema: StructType | None = None,
-    variant_column: str | None = None,
 ) -> DataFrame:
     """Add the typed struct of each resource's JSON text and the reason it failed, if it did.
 
@@ -145,9 +144,6 @@ def parse_resources(
     schema
         The schema to parse with, e.g. the committed one pruned to the data
         (:func:`medlake.fhir.shape.prune_schema`); default: the committed schema.
-    variant_column
-        If given, also keep the parsed struct before the JSON-text fields are cast to text
-        (they are ``VARIANT`` there): the round-trip check compares it with the original.
 
     Returns
     -------
@@ -179,8 +175,7 @@ def parse_resources(
     parsed = F.col(_PARSED_COLUMN)
     corrupt = parsed.getField(_CORRUPT_FIELD).isNotNull()
     resource_type_column = parsed.getField("resourceType")
-    variant_struct = parsed.dropFields(_CORRUPT_FIELD)
-    typed = variant_struct.cast(schema)
+    typed = parsed.dropFields(_CORRUPT_FIELD).cast(schema)
     error = (
         F.when(parsed.isNull(), QuarantineReason.INVALID_JSON.value)
         .when(corrupt & (F.length(text) > max_string_length),
@@ -192,7 +187,9 @@ def parse_resources(
         .when(resource_type_column.isNull(), QuarantineReason.NOT_A_RESOURCE.value)
         .when(resource_type_column != resource_type, QuarantineReason.UNKNOWN_RESOURCE_TYPE.value)
     )
-    result = df.withColumn(_PARSED_COLUMN, F.from_json(text, parse_schema, options))
-    if variant_column is not None:
-        result = result.withColumn(variant_column, variant_struct)
-    return result.withColumn(output_column, typed).withColumn(error_column, error).drop(_PARSED_COLUMN)
+    return (
+        df.withColumn(_PARSED_COLUMN, F.from_json(text, parse_schema, options))
+        .withColumn(output_column, typed)
+        .withColumn(error_column, error)
+        .drop(_PARSED_COLUMN)
+    )

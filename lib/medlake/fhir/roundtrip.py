@@ -13,15 +13,9 @@ the first difference, e.g. ``Patient.name.given``:
   ``given`` with ``_given``) must match position by position;
 * booleans, strings and numbers never equal one another (``true`` is not ``1``).
 
-:func:`find_roundtrip_mismatches` runs it on executors in Arrow batches (a pandas UDF). Given the
-parsed struct whose JSON-text fields are still ``VARIANT`` (:func:`medlake.fhir.parse.parse_resources`'
-``variant_column``), it first compares on the JVM and sends only the rows that differ there to
-Python: a variant sorts object keys and writes decimals without trailing zeros, so
-``to_json(parse_json(original))`` and ``to_json(parse_json(to_json(typed)))`` are equal text when
-both hold the same values. Equal text proves equality except where a variant holds a double (a
-number with an exponent or more than 38 digits, rounded alike on both sides), so with
-``check_doubles`` rows whose JSON has doubles go to Python too. Rows that differ on the JVM only by
-form (a ``null`` member, ``1e2`` against ``100``, a decimal zero) are settled by Python.
+:func:`find_roundtrip_mismatches` runs it on executors in Arrow batches (a pandas UDF), on every
+row or only where a condition holds: the ingest proves whole files lossless from their shape
+(:func:`medlake.fhir.shape.proves_lossless`) and compares record by record only in the others.
 """
 
 import json
@@ -135,8 +129,7 @@ def find_roundtrip_mismatches(
     resource_column: str,
     output_column: str = ROUNDTRIP_COLUMN,
     *,
-    variant_column: str | None = None,
-    check_doubles: bool = True,
+    where: "Column | None" = None,
 ) -> "DataFrame":
     """Add the path of the first difference between each original and its typed row.
 
@@ -156,12 +149,8 @@ def find_roundtrip_mismatches(
         Name of the typed struct column (its schema tells the JSON-text fields).
     output_column
         Name of the added column: ``None`` when the row is lossless, otherwise the path.
-    variant_column
-        Name of the parsed struct with ``VARIANT`` JSON-text fields: if given, rows equal on the
-        JVM skip the Python comparison.
-    check_doubles
-        With ``variant_column``: also send rows whose JSON holds doubles to Python (needed unless
-        the batch's shape has none, :func:`medlake.fhir.shape.has_doubles`).
+    where
+        Compare only the rows where this condition holds (``None`` elsewhere); default: all.
 
     Returns
     -------
@@ -199,28 +188,7 @@ def find_roundtrip_mismatches(
             dtype=object,
         )
 
-    original = F.col(json_column)
-    typed_json = F.to_json(F.col(resource_column), _WITHOUT_NULLS)
-    if variant_column is None:
-        return df.withColumn(output_column, compare(original, typed_json))
-    suspect = _differs_on_jvm(original, F.col(variant_column), check_doubles)
-    # CASE WHEN is evaluated lazily per row: rows equal on the JVM reach Python as two nulls.
-    return df.withColumn(output_column, compare(F.when(suspect, original), F.when(suspect, typed_json)))
-
-
-_WITHOUT_NULLS = {"ignoreNullFields": "true"}
-
-
-def _differs_on_jvm(original: "Column", variant_struct: "Column", check_doubles: bool) -> "Column":
-    """True where the canonical JSON of the original and the typed row differ (or may hide doubles)."""
-    from pyspark.sql import functions as F
-
-    from medlake.fhir.shape import VARIANT_DOUBLE
-
-    original_variant = F.try_parse_json(original)
-    canonical_original = F.to_json(original_variant)
-    canonical_typed = F.to_json(F.try_parse_json(F.to_json(variant_struct, _WITHOUT_NULLS)))
-    differs = F.coalesce(canonical_original != canonical_typed, F.lit(True))
-    if check_doubles:
-        differs = differs | F.schema_of_variant(original_variant).contains(VARIANT_DOUBLE)
-    return differs
+    original, typed_json = F.col(json_column), F.to_json(F.col(resource_column), {"ignoreNullFields": "true"})
+    if where is not None:  # CASE WHEN is lazy: the other rows reach Python as two nulls
+        original, typed_json = F.when(where, original), F.when(where, typed_json)
+    return df.withColumn(output_column, compare(original, typed_json))
