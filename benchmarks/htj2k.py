@@ -106,19 +106,14 @@ def _job(paths: list[Path], home: Path) -> tuple[float, dict[str, int]]:
     """Ingest the files' headers (not timed), then time the job end to end."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from medlake.config import load_config
-    from medlake.dicom.header import INSTANCE_COLUMNS, read_instance
+    from medlake.dicom.ingest import run_dicom_ingest
     from medlake.dicom.transcode import run_htj2k_transcode
     from medlake.session import build_session
-    from medlake.tables import create_table
-    from pyspark.sql.types import StructType
 
     config = load_config("local", environ={"MEDLAKE_HOME": str(home)})
     spark = build_session(config, {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"})
     try:
-        schema = StructType.fromDDL(", ".join(f"{name} {ddl}" for name, ddl in INSTANCE_COLUMNS))
-        create_table(spark, "dicom.instance", schema, settings=config.tables)
-        rows = [read_instance(path.read_bytes(), path.as_uri()).as_row() for path in paths]
-        spark.createDataFrame(rows, schema).write.format("delta").mode("append").saveAsTable("dicom.instance")
+        run_dicom_ingest(spark, config, [str(path) for path in paths])
         start = time.perf_counter()
         summary = run_htj2k_transcode(spark, config)
         return time.perf_counter() - start, summary.counts
