@@ -247,8 +247,8 @@ def _typed_rows(
     parsed = parse_resources(typed_input, resource_type, PARSE_TEXT_COLUMN, schema=schema,
                              max_string_length=max_string_length)
     unproven = sorted(uri for uri, shape in shapes.by_file.items() if not proves_lossless(schema, shape))
-    LOGGER.info("%s: %d of %d files proven lossless by their shape, the others compared record by record",
-                typed_table(resource_type), len(shapes.by_file) - len(unproven), len(shapes.by_file))
+    LOGGER.info("%s: %d files proven lossless by their shape, %d compared record by record",
+                typed_table(resource_type), len(shapes.by_file) - len(unproven), len(unproven))
     checked = (
         find_roundtrip_mismatches(parsed, resource_type, PARSE_TEXT_COLUMN, RESOURCE_COLUMN,
                                   where=F.col("source_uri").isin(unproven))
