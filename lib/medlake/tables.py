@@ -214,8 +214,12 @@ def merge_into(
     update_condition = f"({newer}) AND ({differs})" if newer else differs
     deduplicated = _latest_per_key(source, keys, order_by)
     # Delta commits a new version (and rewrites the matched files) even when a MERGE changes no
-    # row, so rows that would change nothing are dropped first and an empty MERGE is skipped.
-    acts = f"t.`{keys[0]}` IS NULL OR ({update_condition})" + (f" OR ({delete_when})" if delete_when else "")
+    # row, so rows that would change nothing are dropped first and an empty MERGE is skipped;
+    # what is left of the unmatched rows is exactly what the MERGE (or the append) inserts.
+    insert_condition = f"NOT ({delete_when})" if delete_when else None
+    matched_acts = f"({update_condition}) OR ({delete_when})" if delete_when else update_condition
+    acts = (f"(t.`{keys[0]}` IS NULL AND {insert_condition or 'true'}) "
+            f"OR (t.`{keys[0]}` IS NOT NULL AND ({matched_acts}))")
     changes = (deduplicated.alias("s").join(spark.table(table).alias("t"), F.expr(on), "left")
                .where(acts).select("s.*", F.col(f"t.`{keys[0]}`").isNotNull().alias(_MATCHED)))
     planned = {bool(row[0]): int(row[1]) for row in changes.groupBy(_MATCHED).count().collect()}
@@ -231,7 +235,7 @@ def merge_into(
         if delete_when:
             builder = builder.whenMatchedDelete(condition=delete_when)
         builder = builder.whenMatchedUpdateAll(condition=update_condition)
-        builder = builder.whenNotMatchedInsertAll(condition=f"NOT ({delete_when})" if delete_when else None)
+        builder = builder.whenNotMatchedInsertAll(condition=insert_condition)
         try:
             metrics = builder.execute().first()
             break

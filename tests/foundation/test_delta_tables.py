@@ -73,3 +73,9 @@ def test_merge_delete_condition(spark, config) -> None:
                         ["id"], delete_when="s.deleted")
     assert result == WriteResult(table="ops.test_tombstones", inserted=0, updated=0, deleted=1, version=result.version)
     assert [row.id for row in spark.table("ops.test_tombstones").collect()] == ["b"]
+    # An unmatched row marked for deletion is not inserted, also when the rows are only appended.
+    appended = merge_into(spark, "ops.test_tombstones",
+                          spark.createDataFrame([("c", True), ("d", False)], "id string, deleted boolean"),
+                          ["id"], delete_when="s.deleted")
+    assert appended.inserted == 1
+    assert sorted(row.id for row in spark.table("ops.test_tombstones").collect()) == ["b", "d"]

@@ -327,8 +327,7 @@ def mark_deleted(
         return rows.withColumn(column, F.lit(False))
     outlives = F.expr(_outlives(f"{prefix}meta.lastUpdated", f"{prefix}meta.versionId", _TOMB_AT, _TOMB_VERSION))
     joined = rows.join(tombstones, F.col(f"{prefix}id") == F.col(_TOMB_ID), "left")
-    return joined.withColumn(column, F.col(_TOMB_ID).isNotNull() & ~F.coalesce(outlives, F.lit(False))) \
-        .drop(_TOMB_ID, _TOMB_AT, _TOMB_VERSION)
+    return joined.withColumn(column, F.col(_TOMB_ID).isNotNull() & ~outlives).drop(_TOMB_ID, _TOMB_AT, _TOMB_VERSION)
 
 
 @dataclass(frozen=True)
