@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["FileOutcome", "FilePlan", "files_schema", "list_files", "plan_files", "record_files", "to_uri"]
+__all__ = ["FileOutcome", "FilePlan", "files_schema", "list_files", "plan_files", "read_contents", "record_files",
+           "to_uri"]
 
 _URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 
@@ -98,15 +100,55 @@ def list_files(spark: "SparkSession", paths: Sequence[str], name_pattern: str | 
 
     if not paths:
         raise ConfigError("Unable to list input files as no --input was given")
-    listing = (
-        spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-        .load([to_uri(path) for path in paths])
-        .select(F.col("path").alias("uri"), F.col("length").alias("size"),
-                F.col("modificationTime").alias("modification_time"))
-    )
+    files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load([to_uri(p) for p in paths])
+    listing = files.select(F.col("path").alias("uri"), F.col("length").alias("size"),
+                           F.col("modificationTime").alias("modification_time"))
+    left_out = _files_left_out_of_scan(spark, files.inputFiles(), listing)
+    if left_out:
+        listing = listing.unionByName(spark.createDataFrame(left_out, listing.schema))
     if name_pattern:
         listing = listing.where(F.regexp_extract("uri", r"([^/]+)$", 1).rlike(name_pattern))
     return listing
+
+
+def _files_left_out_of_scan(
+    spark: "SparkSession", listed: Sequence[str], listing: "DataFrame"
+) -> list[tuple[str, int, datetime]]:
+    """Return ``uri, size, modification_time`` of listed files the scan leaves out.
+
+    Spark's file scans skip files of 0 bytes, but a job must still give every input file an outcome.
+    ``listed`` holds URIs in ``java.net.URI`` form (``file:///a%20b``); the scan's and ours are Hadoop
+    ``Path`` strings (``file:/a b``).
+    """
+    if len(listed) == listing.count():
+        return []
+    jvm = spark._jvm
+    assert jvm is not None
+    hadoop_conf = spark._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    scanned = {row.uri for row in listing.select("uri").collect()}
+    left_out = []
+    for uri in listed:
+        path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(uri))
+        if path.toString() not in scanned:
+            status = path.getFileSystem(hadoop_conf).getFileStatus(path)
+            modified = datetime.fromtimestamp(status.getModificationTime() / 1000, tz=UTC)
+            left_out.append((path.toString(), status.getLen(), modified))
+    return left_out
+
+
+def read_contents(spark: "SparkSession", files: "DataFrame") -> "DataFrame":
+    """Return ``uri, content`` of ``files`` (columns ``uri``, ``size``), read on the JVM.
+
+    Files of 0 bytes, which Spark's binary reader leaves out, get empty content.
+    """
+    from pyspark.sql import functions as F
+
+    uris = [row.uri for row in files.where(F.col("size") > 0).select("uri").collect()]
+    empty = files.where(F.col("size") == 0).select("uri", F.lit("").cast("binary").alias("content"))
+    if not uris:
+        return empty
+    read = spark.read.format("binaryFile").load(uris).select(F.col("path").alias("uri"), "content")
+    return read.unionByName(empty)
 
 
 @dataclass(frozen=True)
@@ -156,16 +198,9 @@ def plan_files(
     unchanged = listing.join(prior_by_stat, ["uri", "size", "modification_time"], "inner")
     changed = listing.join(unchanged.select("uri"), ["uri"], "left_anti")
     too_large = changed.where(F.col("size") > max_bytes).withColumn("content_hash", F.lit(None).cast("string"))
-    readable_uris = [row.uri for row in changed.where(F.col("size") <= max_bytes).select("uri").collect()]
-    if readable_uris:
-        hashed = (
-            spark.read.format("binaryFile").load(readable_uris)
-            .select(F.col("path").alias("uri"), F.col("length").alias("size"),
-                    F.col("modificationTime").alias("modification_time"),
-                    F.sha2(F.col("content"), 256).alias("content_hash"))
-        )
-    else:
-        hashed = changed.limit(0).withColumn("content_hash", F.lit(None).cast("string"))
+    readable = changed.where(F.col("size") <= max_bytes)
+    hashed = (read_contents(spark, readable).select("uri", F.sha2("content", 256).alias("content_hash"))
+              .join(readable, "uri").select("uri", "size", "modification_time", "content_hash"))
     touched = hashed.join(prior.select("uri", "content_hash"), ["uri", "content_hash"], "left_semi")
     to_process = hashed.join(touched.select("uri"), ["uri"], "left_anti")
     skipped = unchanged.unionByName(touched).withColumns({

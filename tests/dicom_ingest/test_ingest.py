@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -37,17 +38,12 @@ def _quarantine_reasons(spark: Any) -> dict[Path, str]:
 
 
 def _listed(synthetic: Synthetic) -> list[Path]:
-    """The input files Spark lists: its file scan skips files of 0 bytes (see the xfail below)."""
-    return [p for d in (synthetic.dicom, synthetic.catalogue) for p in d.rglob("*") if p.is_file() and p.stat().st_size]
-
-
-def _catalogue_expected(synthetic: Synthetic) -> list[dict[str, Any]]:
-    return [e for e in synthetic.catalogue_expected if e["path"] != EMPTY_FILE]
+    return [p for d in (synthetic.dicom, synthetic.catalogue) for p in d.rglob("*") if p.is_file()]
 
 
 def test_counts_add_up(spark: Any, synthetic: Synthetic, first_run: RunSummary) -> None:
     counts = first_run.counts
-    catalogue = _catalogue_expected(synthetic)
+    catalogue = synthetic.catalogue_expected
     assert counts["files"] == len(_listed(synthetic)) == len(_files_of_run(spark, first_run.run_id))
     assert counts["files"] == sum(counts[name] for name in ("loaded", "duplicates", "dicomdir", "quarantined",
                                                             "too_large", "skipped"))
@@ -68,15 +64,16 @@ def test_each_catalogue_file_gets_its_outcome_and_reason(spark: Any, synthetic: 
     reasons = _quarantine_reasons(spark)
     actual = {str(path.relative_to(synthetic.catalogue)): (row.outcome, reasons.get(path))
               for path, row in files.items() if path.is_relative_to(synthetic.catalogue)}
-    expected = {e["path"]: (e["outcome"], e["reason"]) for e in _catalogue_expected(synthetic)}
+    expected = {e["path"]: (e["outcome"], e["reason"]) for e in synthetic.catalogue_expected}
     assert actual == expected
 
 
-@pytest.mark.xfail(strict=True, reason="medlake.manifest.list_files lists with binaryFile, whose file scan "
-                                       "skips files of 0 bytes; TODO(lead): list with the Hadoop FileSystem")
 def test_empty_file_gets_an_outcome(spark: Any, synthetic: Synthetic, first_run: RunSummary) -> None:
+    """Spark's file scans skip files of 0 bytes; the manifest lists and quarantines them all the same."""
     files = _files_of_run(spark, first_run.run_id)
-    assert files[synthetic.catalogue / EMPTY_FILE].outcome == "quarantined"
+    empty = files[synthetic.catalogue / EMPTY_FILE]
+    assert (empty.outcome, empty.size, empty.content_hash) == ("quarantined", 0, hashlib.sha256(b"").hexdigest())
+    assert _quarantine_reasons(spark)[synthetic.catalogue / EMPTY_FILE] == "not_dicom"
 
 
 def test_duplicates_name_their_kept_twin_and_the_difference(spark: Any, synthetic: Synthetic,

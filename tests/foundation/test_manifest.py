@@ -1,8 +1,10 @@
 """The file manifest: files seen before are skipped, changed files are reprocessed."""
 
+import hashlib
 import os
 from pathlib import Path
 
+import pytest
 from pyspark.sql import functions as F
 
 from medlake.manifest import FileOutcome, list_files, plan_files, record_files
@@ -44,3 +46,18 @@ def test_files_above_the_limit_are_not_read(spark, config, tmp_path: Path) -> No
     assert plan.to_process.count() == 0
     row = plan.too_large.first()
     assert (row.outcome, row.content_hash) == (FileOutcome.TOO_LARGE, None)
+
+
+def test_files_of_0_bytes_are_listed_and_hashed(spark, config, tmp_path: Path) -> None:
+    """Spark's file scans skip empty files; the manifest must still give them an outcome."""
+    (tmp_path / "sub dir").mkdir()
+    (tmp_path / "sub dir" / "empty 100%.ndjson").write_bytes(b"")
+    (tmp_path / "a.ndjson").write_text('{"a": 1}\n')
+    plan = _plan(spark, config, tmp_path)
+    rows = {Path(r.uri.removeprefix("file:")).name: r for r in plan.to_process.collect()}
+    assert sorted(rows) == ["a.ndjson", "empty 100%.ndjson"]
+    empty = rows["empty 100%.ndjson"]
+    assert (empty.size, empty.content_hash) == (0, hashlib.sha256(b"").hexdigest())
+    assert empty.uri == rows["a.ndjson"].uri.replace("a.ndjson", "sub dir/empty 100%.ndjson")
+    modified = (tmp_path / "sub dir" / "empty 100%.ndjson").stat().st_mtime
+    assert empty.modification_time.timestamp() == pytest.approx(modified, abs=1)

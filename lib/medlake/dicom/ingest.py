@@ -38,7 +38,7 @@ from medlake.dicom.tables import (
     series_schema,
     study_schema,
 )
-from medlake.manifest import FileOutcome, list_files, plan_files, record_files
+from medlake.manifest import FileOutcome, list_files, plan_files, read_contents, record_files
 from medlake.quarantine import PositionKind, write_quarantine
 from medlake.session import session_conf
 from medlake.runs import Run, RunSummary, start_run
@@ -69,15 +69,15 @@ _DICOMDIR_DETAIL = "A DICOMDIR (file-set index), not an instance"
 
 
 def _read_batches(batches: Iterator["pd.DataFrame"], options: HeaderOptions) -> Iterator["pd.DataFrame"]:
-    """Turn batches of ``path, content`` into batches of instance records (runs on executors)."""
+    """Turn batches of ``uri, content`` into batches of instance records (runs on executors)."""
     import pandas as pd
 
     for batch in batches:
-        rows = [read_instance(content, uri, options).as_row() for uri, content in zip(batch["path"], batch["content"])]
+        rows = [read_instance(content, uri, options).as_row() for uri, content in zip(batch["uri"], batch["content"])]
         yield pd.DataFrame({name: pd.Series([row[name] for row in rows], dtype=object) for name in _RECORD_COLUMNS})
 
 
-def read_dicom_files(spark: "SparkSession", uris: Sequence[str], options: HeaderOptions) -> "DataFrame":
+def read_dicom_files(spark: "SparkSession", files: "DataFrame", options: HeaderOptions) -> "DataFrame":
     """Return one instance record per file, read by the JVM and parsed on executors (lazy).
 
     Run the returned DataFrame under :data:`READ_SETTINGS` (``run_dicom_ingest`` sets them while
@@ -87,8 +87,8 @@ def read_dicom_files(spark: "SparkSession", uris: Sequence[str], options: Header
     ----------
     spark
         The session.
-    uris
-        Files to read (URIs as :func:`medlake.manifest.list_files` returns them).
+    files
+        Files to read: columns ``uri`` and ``size``, as :func:`medlake.manifest.list_files` returns them.
     options
         How to read each header.
 
@@ -97,8 +97,7 @@ def read_dicom_files(spark: "SparkSession", uris: Sequence[str], options: Header
     DataFrame
         Columns of :func:`medlake.dicom.header.instance_ddl`.
     """
-    files = spark.read.format("binaryFile").load(list(uris)).select("path", "content")
-    return files.mapInPandas(partial(_read_batches, options=options), instance_ddl())
+    return read_contents(spark, files).mapInPandas(partial(_read_batches, options=options), instance_ddl())
 
 
 def _with_bookkeeping(rows: "DataFrame", schema: "StructType", run_id: str) -> "DataFrame":
@@ -317,13 +316,14 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
     with start_run(spark, JOB, config.tables) as run:
         create_dicom_tables(spark, config.tables)
         planned = _plan(spark, config, inputs)
-        uris = [row.uri for row in planned.where(F.col("outcome").isNull()).select("uri").collect()]
-        run.stage("plan", files=planned.count(), to_parse=len(uris))
+        to_parse = planned.where(F.col("outcome").isNull())
+        to_parse_count = to_parse.count()
+        run.stage("plan", files=planned.count(), to_parse=to_parse_count)
         outcomes = spark.createDataFrame([], "source_uri string, outcome string, detail string, content_hash string")
         records, image_sets = None, 0
-        if uris:
+        if to_parse_count:
             with session_conf(spark, READ_SETTINGS):
-                records = read_dicom_files(spark, uris, HeaderOptions.from_config(config.dicom)).persist()
+                records = read_dicom_files(spark, to_parse, HeaderOptions.from_config(config.dicom)).persist()
                 run.stage("parse", files=records.count())
             outcomes, image_sets = _load(spark, config, run, records)
         manifest = _manifest_rows(planned, outcomes).persist()
