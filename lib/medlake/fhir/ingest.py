@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 
 from medlake.config import MedlakeConfig
 from medlake.errors import JobError
+from medlake.expressions import with_column_evaluated_once
 from medlake.fhir.parse import DEFAULT_MAX_STRING_LENGTH, PARSE_ERROR_COLUMN, RESOURCE_COLUMN, parse_resources
 from medlake.fhir.bundles import DELETE, read_bundles
 from medlake.fhir.records import RECORD_COLUMNS, SOURCE_ORDER_SHIFT, scan_ndjson
@@ -185,7 +186,7 @@ def _classify(records: DataFrame) -> DataFrame:
     )
     detail = F.create_map(*[x for r, d in _DETAILS.items() for x in (F.lit(r.value), F.lit(d))])
     return (
-        records.withColumn(_HEAD, head)
+        with_column_evaluated_once(records, _HEAD, head)
         .withColumn(_HASH, F.sha2("raw_text", 256))
         .withColumn(_REASON, reason)
         .withColumn(_DETAIL, detail[F.col(_REASON)])
@@ -378,9 +379,9 @@ def _load_typed(
 ) -> tuple[DataFrame, dict[str, int], list[DataFrame]]:
     """Load the valid records into their typed tables, a few types at a time.
 
-    Types load concurrently (:data:`_TYPE_WORKERS` threads, each running its own Spark jobs):
-    one type's driver work (planning, Delta commits) overlaps another's tasks, and a small type's
-    one-task stages do not leave the other cores idle.
+    Types load concurrently (:data:`_TYPE_WORKERS` threads, each running its own Spark jobs),
+    largest first: one type's driver work (planning, Delta commits) overlaps another's tasks, and
+    a small type's one-task stages do not leave the other cores idle.
 
     Returns the quarantine rows, the typed tables' versions and the cached frames the quarantine
     rows read from (unpersist them once the quarantine is written).
@@ -400,8 +401,9 @@ def _load_typed(
         return _load_type(spark, config, newest, resource_type, shapes[resource_type], run_id,
                           validate=validate, max_string_length=max_string_length)
 
+    largest_first = sorted(shapes, key=lambda name: (-shapes[name].records, name))
     with ThreadPoolExecutor(max_workers=_TYPE_WORKERS, thread_name_prefix="medlake-type") as pool:
-        results = list(pool.map(load, sorted(shapes)))
+        results = list(pool.map(load, largest_first))
     superseded.unpersist()
     versions: dict[str, int] = {}
     rejected: list[DataFrame] = []

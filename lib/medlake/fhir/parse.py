@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from medlake.expressions import with_column_evaluated_once
 from medlake.fhir.schema import COMMENT_KEY, JSON_TEXT_KEY, load_schema
 from medlake.quarantine import QuarantineReason
 
@@ -188,7 +189,7 @@ def parse_resources(
         .when(resource_type_column != resource_type, QuarantineReason.UNKNOWN_RESOURCE_TYPE.value)
     )
     return (
-        df.withColumn(_PARSED_COLUMN, F.from_json(text, parse_schema, options))
+        with_column_evaluated_once(df, _PARSED_COLUMN, F.from_json(text, parse_schema, options))
         .withColumn(output_column, typed)
         .withColumn(error_column, error)
         .drop(_PARSED_COLUMN)

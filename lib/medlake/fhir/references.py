@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from medlake.expressions import with_column_evaluated_once
 from medlake.quarantine import PositionKind
 
 if TYPE_CHECKING:
@@ -193,7 +194,8 @@ def resolve_references(
     from pyspark.sql import functions as F
 
     head = F.from_json("raw_text", _HEAD_SCHEMA)
-    heads = records.select(*_KEYS, "raw_text", "full_url", "request_method", "request_url", head.alias("_head"))
+    heads = with_column_evaluated_once(
+        records.select(*_KEYS, "raw_text", "full_url", "request_method", "request_url"), "_head", head)
     in_bundle = (F.col("position_kind") == _BUNDLE_ENTRY) & F.col("_head.resourceType").isNotNull()
     heads = heads.withColumn("_id", F.when(in_bundle, _effective_id(F.col("_head"))).otherwise(F.col("_head.id")))
     targets = _identifiers(heads.where(F.col("_head.resourceType").isin(list(search_types))))

@@ -45,10 +45,11 @@ _INEXACT = ("DOUBLE", "VARIANT")
 
 @dataclass(frozen=True)
 class Shapes:
-    """The shape of one type's records: over all of them, and per input file."""
+    """The shape of one type's records: over all of them, and per input file; and their number."""
 
     overall: str | None
     by_file: dict[str, str | None]
+    records: int
 
 
 def resource_shapes(
@@ -67,7 +68,7 @@ def resource_shapes(
     -------
     dict[str, Shapes]
         Per type present, e.g. ``OBJECT<id: STRING, valueQuantity: OBJECT<value: DECIMAL(3,2)>>``
-        overall and per file (None where no record is valid JSON).
+        overall and per file (None where no record is valid JSON), and the type's record count.
     """
     from pyspark.sql import functions as F
 
@@ -75,11 +76,12 @@ def resource_shapes(
         records.select(type_column.alias("type"), file_column.alias("file"),
                        F.try_parse_json(json_column).alias("json"))
         .rollup("type", "file")
-        .agg(F.schema_of_variant_agg("json").alias("shape"), F.grouping("file").alias("all_files"))
+        .agg(F.schema_of_variant_agg("json").alias("shape"), F.grouping("file").alias("all_files"),
+             F.count(F.lit(1)).alias("records"))
         .where(F.col("type").isNotNull())
         .collect()
     )
-    shapes = {row["type"]: Shapes(row["shape"], {}) for row in rows if row["all_files"]}
+    shapes = {row["type"]: Shapes(row["shape"], {}, row["records"]) for row in rows if row["all_files"]}
     for row in rows:
         if not row["all_files"]:
             shapes[row["type"]].by_file[row["file"]] = row["shape"]
