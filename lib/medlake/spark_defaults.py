@@ -180,6 +180,9 @@ def session_settings(config: MedlakeConfig) -> dict[str, str]:
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
         "spark.ui.showConsoleProgress": "true",
+        # Jobs read thousands of listed files by path; Spark lists explicit paths with one task per
+        # path (up to 10 000), which cost 23 s of a 4 000-file DICOM read on 2 cores.
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": "32",
         "spark.executor.extraJavaOptions": log_config,
     }
     if config.embedded_metastore:
