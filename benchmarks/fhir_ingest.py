@@ -77,12 +77,18 @@ def main(argv: list[str] | None = None) -> int:
                 spark.read.json(path).write.format("delta").mode("overwrite").save(
                     str(out / "naive" / Path(path).stem))
 
+        summaries = []
         timings = {
             "floor (read.text + Delta write)": _timed(floor),
             "naive (read.json inference + Delta per type)": _timed(naive),
             "medlake (raw + typed + lossless + quarantine)": _timed(
-                lambda: run_fhir_ingest(spark, config, [str(data)])),
+                lambda: summaries.append(run_fhir_ingest(spark, config, [str(data)]))),
         }
+        counts = summaries[0].counts
+        print(summaries[0].one_line())
+        if counts.get("loaded") != total:
+            print(f"Unable to count the run as a load of all {total} resources: {counts}", file=sys.stderr)
+            return 1
         naive_seconds = timings["naive (read.json inference + Delta per type)"]
         print(f"{total} resources, {size / 1e6:.1f} MB in {len(files)} files, {patients} patients")
         print(f"{'method':<48} {'seconds':>8} {'res/s':>9} {'vs naive':>9}")
