@@ -106,4 +106,6 @@ def run_job(
         sys.stdout.flush()
         spark.stop()
     print(summary.one_line(), file=sys.stdout if summary_stream == "stdout" else sys.stderr)
+    sys.stdout.flush()
+    print(summary.stage_table(), file=sys.stderr)
     return EXIT_OK if summary.status == "succeeded" else EXIT_FAILED

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from medlake.config import TableConfig
+from medlake.stages import StageTime, Stages, stage_table
 from medlake.tables import OPS_RUNS, create_table
 
 if TYPE_CHECKING:
@@ -31,6 +33,8 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=dict)
     table_versions: dict[str, int] = field(default_factory=dict)
     message: str = ""
+    stages: dict[str, StageTime] = field(default_factory=dict)
+    wall_seconds: float = 0.0
 
     def add(self, **counts: int) -> None:
         """Add to the named counts."""
@@ -49,10 +53,14 @@ class RunSummary:
         tail = f" ({self.message})" if self.message else ""
         return f"medlake {self.job} {self.status} run={self.run_id}: {counts}{tail}"
 
+    def stage_table(self) -> str:
+        """Return the run's stages as a table of wall seconds and Spark jobs (see :func:`stage_table`)."""
+        return stage_table(self.stages, self.wall_seconds)
+
 
 def _runs_schema() -> "StructType":
     from pyspark.sql.types import (
-        LongType, MapType, StringType, StructField, StructType, TimestampType,
+        DoubleType, LongType, MapType, StringType, StructField, StructType, TimestampType,
     )
 
     return StructType([
@@ -66,6 +74,8 @@ def _runs_schema() -> "StructType":
                     {"comment": "Delta version of each table this run wrote, for VERSION AS OF"}),
         StructField("message", StringType(), True, {"comment": "Why a run failed (no patient data)"}),
         StructField("duration_seconds", LongType(), True),
+        StructField("stage_seconds", MapType(StringType(), DoubleType()), True,
+                    {"comment": "Wall seconds of each stage of the run, in stage order"}),
     ])
 
 
@@ -78,17 +88,19 @@ class Run:
     tables: TableConfig
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     _clock: float = field(default_factory=time.monotonic)
+    _stages: Stages | None = None
 
     @property
     def run_id(self) -> str:
         """The run's id."""
         return self.summary.run_id
 
-    def stage(self, name: str, **counts: int) -> None:
-        """Log a one-line stage summary (counts only)."""
-        elapsed = time.monotonic() - self._clock
-        details = ", ".join(f"{key}={value}" for key, value in counts.items())
-        LOGGER.info("[%s %s] %s done after %.1fs: %s", self.summary.job, self.run_id[:8], name, elapsed, details)
+    def stage(self, name: str, **counts: int) -> AbstractContextManager[dict[str, int]]:
+        """Time a block as the stage ``name`` (wall seconds, Spark jobs); counts put into the
+        yielded dict are logged with it (counts only, never values)."""
+        if self._stages is None:
+            self._stages = Stages(self.spark, label=f"{self.summary.job} {self.run_id[:8]}")
+        return self._stages.timed(name, **counts)
 
     def __enter__(self) -> "Run":
         return self
@@ -110,6 +122,13 @@ class Run:
         """Append the run's row to ``ops.runs`` and return its summary."""
         self.summary.status = status
         self.summary.message = message
+        with self.stage("ledger"):
+            self._append_ledger_row(status, message)
+        self.summary.stages = dict(self._stages.times) if self._stages else {}
+        self.summary.wall_seconds = time.monotonic() - self._clock
+        return self.summary
+
+    def _append_ledger_row(self, status: str, message: str) -> None:
         ended = datetime.now(timezone.utc)
         create_table(self.spark, OPS_RUNS, _runs_schema(), settings=self.tables,
                      comment="One row per medlake job run")
@@ -117,9 +136,11 @@ class Run:
             self.run_id, self.summary.job, self.started_at, ended, status,
             dict(self.summary.counts), dict(self.summary.table_versions), message or None,
             int((ended - self.started_at).total_seconds()),
+            {name: round(stage.seconds, 3) for name, stage in (self._stages.times if self._stages else {}).items()},
         )
-        self.spark.createDataFrame([row], _runs_schema()).write.format("delta").mode("append").saveAsTable(OPS_RUNS)
-        return self.summary
+        # mergeSchema: ledgers written before stage_seconds existed gain the column.
+        (self.spark.createDataFrame([row], _runs_schema()).write.format("delta").mode("append")
+         .option("mergeSchema", "true").saveAsTable(OPS_RUNS))
 
 
 def start_run(spark: "SparkSession", job: str, tables: TableConfig) -> Run:

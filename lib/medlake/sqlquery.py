@@ -49,12 +49,13 @@ def run_sql(
     stream = out or sys.stdout
     with start_run(spark, "sql", config.tables) as run:
         try:
-            result = spark.sql(statement)
-            if output_format is OutputFormat.TABLE:
-                rows = result.count()
-                result.show(n=max(rows, 1), truncate=False)  # show() prints to stdout itself
-            else:
-                rows = _write_rows(result, output_format, stream)
+            with run.stage("query"):
+                result = spark.sql(statement)
+                if output_format is OutputFormat.TABLE:
+                    rows = result.count()
+                    result.show(n=max(rows, 1), truncate=False)  # show() prints to stdout itself
+                else:
+                    rows = _write_rows(result, output_format, stream)
         except PySparkException as error:
             first_line = (str(error).strip().splitlines() or [""])[0]
             raise JobError(f"Unable to run the statement as Spark reported: {first_line}") from None

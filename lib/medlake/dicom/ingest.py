@@ -233,6 +233,12 @@ def update_studies(spark: "SparkSession", config: MedlakeConfig, run: Run, touch
 
     Returns the number of image sets the touched studies form.
     """
+    with run.stage("hierarchy") as logged:
+        return _update_hierarchy(spark, config, run, touched, logged)
+
+
+def _update_hierarchy(spark: "SparkSession", config: MedlakeConfig, run: Run, touched: "DataFrame",
+                      logged: dict[str, int]) -> int:
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
@@ -255,8 +261,8 @@ def update_studies(spark: "SparkSession", config: MedlakeConfig, run: Run, touch
         run.summary.table_versions[DICOM_IMAGE_SET] = table_version(spark, DICOM_IMAGE_SET)
     image_set_count = image_sets.count()
     image_sets.unpersist()
-    run.stage("hierarchy", series_changed=series.changed, studies_changed=studies.changed,
-              image_sets_changed=image_set_result.changed, image_sets_deleted=len(stale_ids))
+    logged.update(series_changed=series.changed, studies_changed=studies.changed,
+                  image_sets_changed=image_set_result.changed, image_sets_deleted=len(stale_ids))
     return image_set_count
 
 
@@ -264,16 +270,17 @@ def _load(spark: "SparkSession", config: MedlakeConfig, run: Run, records: "Data
     """Write the parsed records to the tables; return each parsed file's outcome and the image set count."""
     from pyspark.sql import functions as F
 
-    kept, duplicates = _split_duplicates(spark, records.where(F.col("outcome") == str(FileOutcome.LOADED)))
-    instance_result = _merge(spark, DICOM_INSTANCE, kept, instance_schema(), "sop_instance_uid", run.run_id)
-    run.summary.table_versions[DICOM_INSTANCE] = instance_result.version or 0
-    quarantine = _quarantine_rows(records, run.run_id)
-    if not quarantine.isEmpty():
-        result = write_quarantine(spark, DICOM_QUARANTINE, quarantine, config.tables)
-        run.summary.table_versions[DICOM_QUARANTINE] = result.version or 0
-    touched = kept.select("study_instance_uid").distinct().persist()
-    run.stage("instances", inserted=instance_result.inserted, updated=instance_result.updated,
-              studies=touched.count())
+    with run.stage("instances") as logged:
+        kept, duplicates = _split_duplicates(spark, records.where(F.col("outcome") == str(FileOutcome.LOADED)))
+        instance_result = _merge(spark, DICOM_INSTANCE, kept, instance_schema(), "sop_instance_uid", run.run_id)
+        run.summary.table_versions[DICOM_INSTANCE] = instance_result.version or 0
+        touched = kept.select("study_instance_uid").distinct().persist()
+        logged.update(inserted=instance_result.inserted, updated=instance_result.updated, studies=touched.count())
+    with run.stage("quarantine"):
+        quarantine = _quarantine_rows(records, run.run_id)
+        if not quarantine.isEmpty():
+            result = write_quarantine(spark, DICOM_QUARANTINE, quarantine, config.tables)
+            run.summary.table_versions[DICOM_QUARANTINE] = result.version or 0
     image_sets = update_studies(spark, config, run, touched) if not touched.isEmpty() else 0
     touched.unpersist()
     return _file_outcomes(records, duplicates), image_sets
@@ -314,21 +321,24 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
     from pyspark.sql import functions as F
 
     with start_run(spark, JOB, config.tables) as run:
-        create_dicom_tables(spark, config.tables)
-        planned = _plan(spark, config, inputs)
-        to_parse = planned.where(F.col("outcome").isNull())
-        to_parse_count = to_parse.count()
-        run.stage("plan", files=planned.count(), to_parse=to_parse_count)
+        with run.stage("create tables"):
+            create_dicom_tables(spark, config.tables)
+        with run.stage("plan") as logged:
+            planned = _plan(spark, config, inputs)
+            to_parse = planned.where(F.col("outcome").isNull())
+            to_parse_count = to_parse.count()
+            logged.update(files=planned.count(), to_parse=to_parse_count)
         outcomes = spark.createDataFrame([], "source_uri string, outcome string, detail string, content_hash string")
         records, image_sets = None, 0
         if to_parse_count:
-            with session_conf(spark, READ_SETTINGS):
+            with run.stage("parse") as logged, session_conf(spark, READ_SETTINGS):
                 records = read_dicom_files(spark, to_parse, HeaderOptions.from_config(config.dicom)).persist()
-                run.stage("parse", files=records.count())
+                logged.update(files=records.count())
             outcomes, image_sets = _load(spark, config, run, records)
-        manifest = _manifest_rows(planned, outcomes).persist()
-        counts = {row.outcome: row["count"] for row in manifest.groupBy("outcome").count().collect()}
-        record_files(spark, JOB, run.run_id, manifest, config.tables)
+        with run.stage("manifest"):
+            manifest = _manifest_rows(planned, outcomes).persist()
+            counts = {row.outcome: row["count"] for row in manifest.groupBy("outcome").count().collect()}
+            record_files(spark, JOB, run.run_id, manifest, config.tables)
         run.summary.add(files=sum(counts.values()), **{
             name: counts.get(str(outcome), 0) for name, outcome in (
                 ("loaded", FileOutcome.LOADED), ("duplicates", FileOutcome.DUPLICATE),

@@ -634,43 +634,49 @@ def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
     from pyspark.sql import functions as F
 
     with start_run(spark, JOB, config.tables) as run:
-        ensure_frame_table(spark, config.tables)
-        image_sets = _image_sets(spark)
-        pending = _pending_instances(spark, image_sets)
-        units = plan_work_units(pending, config.dicom.max_task_pixel_bytes)
-        tasks = task_count(units, config.dicom.max_task_pixel_bytes, spark.sparkContext.defaultParallelism)
-        run.stage("plan", instances=len(pending), work_units=len(units), tasks=tasks,
-                  pixel_bytes=sum(unit.pixel_bytes for unit in units))
+        with run.stage("plan") as logged:
+            ensure_frame_table(spark, config.tables)
+            image_sets = _image_sets(spark)
+            pending = _pending_instances(spark, image_sets)
+            units = plan_work_units(pending, config.dicom.max_task_pixel_bytes)
+            tasks = task_count(units, config.dicom.max_task_pixel_bytes, spark.sparkContext.defaultParallelism)
+            logged.update(instances=len(pending), work_units=len(units), tasks=tasks,
+                          pixel_bytes=sum(unit.pixel_bytes for unit in units))
         run.summary.add(instances=len(pending), work_units=len(units), tasks=tasks)
         overall = {"frames": 0, "transcoded": 0, "kept": 0, "passed_through": 0, "failures": 0,
                    "raw_bytes": 0, "stored_bytes": 0}
         if units:
-            results = _transcode(spark, config, units, run.run_id)
-            frames = results.where(F.col("kind") == _KIND_FRAME)
-            written = write_frames(spark, frames, config.tables)
-            run.summary.table_versions[FRAME_TABLE] = written.version or 0
-            quarantine = results.where(F.col("kind") == _KIND_QUARANTINE).select(
-                "source_uri", "position", "position_kind", "reason", "detail",
-                F.lit(None).cast("string").alias("raw_text"), F.col("source_content_hash").alias("content_hash"),
-                F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"))
-            quarantined = write_quarantine(spark, QUARANTINE_TABLE, _new_quarantine_rows(spark, quarantine),
-                                           config.tables)
-            run.summary.table_versions[QUARANTINE_TABLE] = quarantined.version or 0
-            overall = _stage_lines(run, results)
-            results.unpersist()
-            run.stage("write", frames_inserted=written.inserted, frames_updated=written.updated,
-                      quarantine_inserted=quarantined.inserted)
+            with run.stage("transcode"):
+                results = _transcode(spark, config, units, run.run_id)
+            with run.stage("write") as logged:
+                frames = results.where(F.col("kind") == _KIND_FRAME)
+                written = write_frames(spark, frames, config.tables)
+                run.summary.table_versions[FRAME_TABLE] = written.version or 0
+                quarantine = results.where(F.col("kind") == _KIND_QUARANTINE).select(
+                    "source_uri", "position", "position_kind", "reason", "detail",
+                    F.lit(None).cast("string").alias("raw_text"), F.col("source_content_hash").alias("content_hash"),
+                    F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"))
+                quarantined = write_quarantine(spark, QUARANTINE_TABLE, _new_quarantine_rows(spark, quarantine),
+                                               config.tables)
+                run.summary.table_versions[QUARANTINE_TABLE] = quarantined.version or 0
+                overall = _stage_lines(run, results)
+                results.unpersist()
+                logged.update(frames_inserted=written.inserted, frames_updated=written.updated,
+                              quarantine_inserted=quarantined.inserted)
             touched = spark.createDataFrame(sorted({(unit.instance.study_instance_uid,) for unit in units}),
                                             "study_instance_uid string")
             update_studies(spark, config, run, touched)  # fills ImageFrames in dicom.image_set
         if image_sets is not None:
-            run.stage("image_sets", frames_updated=attach_image_sets(spark, image_sets))
+            with run.stage("image_sets") as logged:
+                logged.update(frames_updated=attach_image_sets(spark, image_sets))
         run.summary.add(frames=overall["frames"], transcoded=overall["transcoded"],
                         kept=overall["kept"], passed_through=overall["passed_through"],
                         quarantined=overall["failures"], raw_bytes=overall["raw_bytes"],
                         stored_bytes=overall["stored_bytes"])
         if output_dicom is not None:
-            files = _write_output_files(spark, str(Path(output_dicom).resolve()), {unit.instance.sop_instance_uid for unit in units})
-            run.stage("output_dicom", **files)
+            with run.stage("output_dicom") as logged:
+                files = _write_output_files(spark, str(Path(output_dicom).resolve()),
+                                            {unit.instance.sop_instance_uid for unit in units})
+                logged.update(files)
             run.summary.add(**files)
         return run.finish()

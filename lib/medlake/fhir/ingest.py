@@ -89,6 +89,9 @@ from medlake.tables import merge_into
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+    from medlake.runs import Run
 
 __all__ = [
     "JOB",
@@ -345,36 +348,38 @@ class _TypeResult:
 
 def _load_type(
     spark: SparkSession, config: MedlakeConfig, newest: DataFrame, resource_type: str,
-    shapes: Shapes, run_id: str, *, validate: bool, max_string_length: int,
+    shapes: Shapes, run: Run, *, validate: bool, max_string_length: int,
 ) -> _TypeResult:
     from pyspark.sql import functions as F
 
-    typed_input = newest.where(F.col(f"{_HEAD}.resourceType") == resource_type)
-    typed = _typed_rows(typed_input, resource_type, shapes, validate=validate,
-                        max_string_length=max_string_length)
-    # Versions that a tombstone outlives are not loaded: counted as duplicates (superseded).
-    # Not cached: parsing again for the write costs less than caching the typed rows.
-    checked = mark_deleted(spark, typed, resource_type, _DELETED, prefix=f"{_HEAD}.") \
-        .withColumn(_DELETED, F.col(_REASON).isNull() & F.col(_DELETED))
-    verdicts = [(row[0], row[1], row[2], row[3]) for row in checked.groupBy("source_uri").agg(
-        F.count(F.when(F.col(_REASON).isNull() & ~F.col(_DELETED), 1)), F.count(F.col(_REASON)),
-        F.count(F.when(F.col(_DELETED), 1))).collect()]
+    with run.stage(f"{resource_type} verdicts") as logged:
+        typed_input = newest.where(F.col(f"{_HEAD}.resourceType") == resource_type)
+        typed = _typed_rows(typed_input, resource_type, shapes, validate=validate,
+                            max_string_length=max_string_length)
+        # Versions that a tombstone outlives are not loaded: counted as duplicates (superseded).
+        # Not cached: parsing again for the write costs less than caching the typed rows.
+        checked = mark_deleted(spark, typed, resource_type, _DELETED, prefix=f"{_HEAD}.") \
+            .withColumn(_DELETED, F.col(_REASON).isNull() & F.col(_DELETED))
+        verdicts = [(row[0], row[1], row[2], row[3]) for row in checked.groupBy("source_uri").agg(
+            F.count(F.when(F.col(_REASON).isNull() & ~F.col(_DELETED), 1)), F.count(F.col(_REASON)),
+            F.count(F.when(F.col(_DELETED), 1))).collect()]
+        logged.update(loaded=sum(row[1] for row in verdicts), quarantined=sum(row[2] for row in verdicts))
     version = None
     if any(row[1] for row in verdicts):
-        loadable = checked.where(F.col(_REASON).isNull() & ~F.col(_DELETED))
-        version = _merge_typed(spark, loadable, resource_type, run_id, config,
-                               max_string_length=max_string_length)
+        with run.stage(f"{resource_type} write"):
+            loadable = checked.where(F.col(_REASON).isNull() & ~F.col(_DELETED))
+            version = _merge_typed(spark, loadable, resource_type, run.run_id, config,
+                                   max_string_length=max_string_length)
     rejected = None
     if any(row[2] for row in verdicts):
-        rejected = _quarantine_rows(checked.where(F.col(_REASON).isNotNull()), run_id).cache()
-        rejected.count()
-    LOGGER.info("%s: %d loaded, %d quarantined", typed_table(resource_type),
-                sum(row[1] for row in verdicts), sum(row[2] for row in verdicts))
+        with run.stage(f"{resource_type} rejected"):
+            rejected = _quarantine_rows(checked.where(F.col(_REASON).isNotNull()), run.run_id).cache()
+            rejected.count()
     return _TypeResult(resource_type, verdicts, version, rejected)
 
 
 def _load_typed(
-    spark: SparkSession, config: MedlakeConfig, classified: DataFrame, run_id: str, counts: _Counts,
+    spark: SparkSession, config: MedlakeConfig, classified: DataFrame, run: Run, counts: _Counts,
     *, validate: bool, max_string_length: int, types: Sequence[str] | None = None,
 ) -> tuple[DataFrame, dict[str, int], list[DataFrame]]:
     """Load the valid records into their typed tables, a few types at a time.
@@ -388,17 +393,22 @@ def _load_typed(
     """
     from pyspark.sql import functions as F
 
-    candidates = classified.where(F.col(_REASON).isNull() & ~_is_delete())
-    if types is not None:
-        candidates = candidates.where(F.col(f"{_HEAD}.resourceType").isin(list(types)))
-    newest, superseded = _latest_versions(candidates)
-    superseded = superseded.cache()
-    counts.add(counts.duplicates, _per_file(superseded))
-    shapes = resource_shapes(newest, F.col(f"{_HEAD}.resourceType"), F.col(PARSE_TEXT_COLUMN),
-                             F.col("source_uri"))
+    with run.stage("versions") as logged:
+        candidates = classified.where(F.col(_REASON).isNull() & ~_is_delete())
+        if types is not None:
+            candidates = candidates.where(F.col(f"{_HEAD}.resourceType").isin(list(types)))
+        newest, superseded = _latest_versions(candidates)
+        superseded = superseded.cache()
+        superseded_per_file = _per_file(superseded)
+        counts.add(counts.duplicates, superseded_per_file)
+        logged.update(superseded=sum(n for _, n in superseded_per_file))
+    with run.stage("shape") as logged:
+        shapes = resource_shapes(newest, F.col(f"{_HEAD}.resourceType"), F.col(PARSE_TEXT_COLUMN),
+                                 F.col("source_uri"))
+        logged.update(types=len(shapes))
 
     def load(resource_type: str) -> _TypeResult:
-        return _load_type(spark, config, newest, resource_type, shapes[resource_type], run_id,
+        return _load_type(spark, config, newest, resource_type, shapes[resource_type], run,
                           validate=validate, max_string_length=max_string_length)
 
     largest_first = sorted(shapes, key=lambda name: (-shapes[name].records, name))
@@ -415,7 +425,7 @@ def _load_typed(
             versions[typed_table(result.resource_type)] = result.version
         if result.rejected is not None:
             rejected.append(result.rejected)
-    quarantined = _quarantine_rows(classified.where(F.col(_REASON).isNotNull()), run_id)
+    quarantined = _quarantine_rows(classified.where(F.col(_REASON).isNotNull()), run.run_id)
     for bad in rejected:
         quarantined = quarantined.unionByName(bad)
     return quarantined, versions, rejected
@@ -472,68 +482,90 @@ def run_fhir_ingest(
     from pyspark.sql import functions as F
 
     with start_run(spark, JOB, config.tables) as run:
-        listing = list_files(spark, list(inputs), FHIR_PATTERN)
-        plan = plan_files(spark, JOB, listing, max_bytes=_MAX_FILE_BYTES, settings=config.tables)
-        files = plan.to_process.collect()
-        passed_by = plan.skipped.unionByName(plan.too_large).collect()
-        files_df = spark.createDataFrame(files, plan.to_process.schema) if files else plan.to_process.limit(0)
-        is_bundle_file = F.col("uri").endswith(".json")
-        scan = scan_ndjson(spark, files_df.where(~is_bundle_file))
-        bundle_records = read_bundles(spark, files_df.where(is_bundle_file),
-                                      first_file_index=sum(not f.uri.endswith(".json") for f in files))
-        # RECORD SOURCES: NDJSON lines and Bundle entries, one record shape (medlake.fhir.records).
-        records = _with_parse_text(spark, scan.records.withColumn(
-            "request_time", F.lit(None).cast("timestamp")).unionByName(bundle_records))
-        classified = _classify(records).cache()
+        with run.stage("list"):
+            listing = list_files(spark, list(inputs), FHIR_PATTERN)
+        with run.stage("hash") as logged:
+            plan = plan_files(spark, JOB, listing, max_bytes=_MAX_FILE_BYTES, settings=config.tables)
+            files = plan.to_process.collect()
+            passed_by = plan.skipped.unionByName(plan.too_large).collect()
+            logged.update(files=len(files), passed_by=len(passed_by))
         counts = _Counts()
-        per_file = classified.groupBy("source_uri").agg(
-            F.count(F.lit(1)), F.count(_REASON), F.sum(UNRESOLVED_COLUMN)).collect()
-        counts.add(counts.records_in, ((row[0], row[1]) for row in per_file))
-        counts.add(counts.quarantined, ((row[0], row[2]) for row in per_file))
-        run.summary.add(unresolved_references=sum(int(row[3] or 0) for row in per_file))
-        run.stage("read", files=len(files), records=sum(counts.records_in.values()))
+        classified = None
+        blank_lines: dict[str, int] = {}
+        quarantined = None
         if files:
-            run.summary.table_versions[RAW_TABLE] = _write_raw(spark, classified, run.run_id, config)
-        tombstones, unresolved = split_deletes(classified.where(_is_delete()), run.run_id)
-        counts.add(counts.loaded, _per_file(tombstones))
-        counts.add(counts.quarantined, _per_file(unresolved))
-        deleted_types = {row[0] for row in tombstones.select("resource_type").distinct().collect()}
-        if deleted_types:
-            run.summary.table_versions[TOMBSTONE_TABLE] = record_deletes(spark, config, tombstones).version or 0
-        quarantined, versions, cached = _load_typed(
-            spark, config, classified, run.run_id, counts,
-            validate=validate or config.fhir.validate, max_string_length=max_string_length)
-        quarantined = quarantined.unionByName(_quarantine_rows(unresolved.withColumns({
-            _REASON: F.lit(QuarantineReason.UNRESOLVED_DELETE.value),
-            _DETAIL: F.lit(_DETAILS[QuarantineReason.UNRESOLVED_DELETE])}), run.run_id))
-        run.summary.table_versions.update(versions)
-        typed_types = {table.split(".", 1)[1] for table in versions}
-        for resource_type in sorted(t for t in resource_types() if t.lower() in typed_types or t in deleted_types):
-            applied = apply_tombstones(spark, resource_type)
-            if applied.deleted or applied.cleared:
-                run.summary.add(deleted=applied.deleted)
-                run.summary.table_versions[typed_table(resource_type)] = applied.table_version or 0
-        if files:
-            result = write_quarantine(spark, QUARANTINE_TABLE, quarantined, config.tables)
-            run.summary.table_versions[QUARANTINE_TABLE] = result.version or 0
-        for frame in [classified, *cached]:
-            frame.unpersist()
-        manifest = _manifest_rows(spark, files, counts, scan.blank_lines)
-        if passed_by:
-            manifest = manifest.unionByName(
-                spark.createDataFrame(passed_by, plan.skipped.schema), allowMissingColumns=True)
-        record_files(spark, JOB, run.run_id, manifest, config.tables)
+            with run.stage("classify") as logged:
+                classified, blank_lines = _read_and_classify(spark, files, plan.to_process.schema)
+                per_file = classified.groupBy("source_uri").agg(
+                    F.count(F.lit(1)), F.count(_REASON), F.sum(UNRESOLVED_COLUMN)).collect()
+                counts.add(counts.records_in, ((row[0], row[1]) for row in per_file))
+                counts.add(counts.quarantined, ((row[0], row[2]) for row in per_file))
+                run.summary.add(unresolved_references=sum(int(row[3] or 0) for row in per_file))
+                logged.update(files=len(files), records=sum(counts.records_in.values()))
+            with run.stage("raw"):
+                run.summary.table_versions[RAW_TABLE] = _write_raw(spark, classified, run.run_id, config)
+            with run.stage("tombstones"):
+                tombstones, unresolved = split_deletes(classified.where(_is_delete()), run.run_id)
+                counts.add(counts.loaded, _per_file(tombstones))
+                counts.add(counts.quarantined, _per_file(unresolved))
+                deleted_types = {row[0] for row in tombstones.select("resource_type").distinct().collect()}
+                if deleted_types:
+                    run.summary.table_versions[TOMBSTONE_TABLE] = record_deletes(
+                        spark, config, tombstones).version or 0
+            quarantined, versions, cached = _load_typed(
+                spark, config, classified, run, counts,
+                validate=validate or config.fhir.validate, max_string_length=max_string_length)
+            run.summary.table_versions.update(versions)
+            with run.stage("apply tombstones"):
+                typed_types = {table.split(".", 1)[1] for table in versions}
+                for resource_type in sorted(t for t in resource_types()
+                                            if t.lower() in typed_types or t in deleted_types):
+                    applied = apply_tombstones(spark, resource_type)
+                    if applied.deleted or applied.cleared:
+                        run.summary.add(deleted=applied.deleted)
+                        run.summary.table_versions[typed_table(resource_type)] = applied.table_version or 0
+            with run.stage("quarantine"):
+                quarantined = quarantined.unionByName(_quarantine_rows(unresolved.withColumns({
+                    _REASON: F.lit(QuarantineReason.UNRESOLVED_DELETE.value),
+                    _DETAIL: F.lit(_DETAILS[QuarantineReason.UNRESOLVED_DELETE])}), run.run_id))
+                result = write_quarantine(spark, QUARANTINE_TABLE, quarantined, config.tables)
+                run.summary.table_versions[QUARANTINE_TABLE] = result.version or 0
+            for frame in [classified, *cached]:
+                frame.unpersist()
+        with run.stage("manifest"):
+            manifest = _manifest_rows(spark, files, counts, blank_lines)
+            if passed_by:
+                manifest = manifest.unionByName(
+                    spark.createDataFrame(passed_by, plan.skipped.schema), allowMissingColumns=True)
+            record_files(spark, JOB, run.run_id, manifest, config.tables)
         totals = {name: sum(getattr(counts, name).values())
                   for name in ("records_in", "loaded", "duplicates", "quarantined")}
         run.summary.add(files=len(files), files_skipped=len(passed_by), **totals,
-                        blank_lines=sum(scan.blank_lines.values()))
-        run.stage("write", **totals)
+                        blank_lines=sum(blank_lines.values()))
         limit = config.fhir.max_quarantined_fraction
         if totals["records_in"] and totals["quarantined"] / totals["records_in"] > limit:
             raise JobError(f"Unable to finish the FHIR ingest as {totals['quarantined']} of "
                            f"{totals['records_in']} records were quarantined, above the "
                            f"configured fraction {limit}")
         return run.finish()
+
+
+def _read_and_classify(spark: SparkSession, files: list, schema: StructType) -> tuple[DataFrame, dict[str, int]]:  # type: ignore[type-arg]
+    """Read the planned files' records (NDJSON lines, Bundle entries) and classify them, cached.
+
+    Returns the classified records and the blank lines per NDJSON file.
+    """
+    from pyspark.sql import functions as F
+
+    files_df = spark.createDataFrame(files, schema)
+    is_bundle_file = F.col("uri").endswith(".json")
+    scan = scan_ndjson(spark, files_df.where(~is_bundle_file))
+    bundle_records = read_bundles(spark, files_df.where(is_bundle_file),
+                                  first_file_index=sum(not f.uri.endswith(".json") for f in files))
+    # RECORD SOURCES: NDJSON lines and Bundle entries, one record shape (medlake.fhir.records).
+    records = _with_parse_text(spark, scan.records.withColumn(
+        "request_time", F.lit(None).cast("timestamp")).unionByName(bundle_records))
+    return _classify(records).cache(), scan.blank_lines
 
 
 def _raw_records(spark: SparkSession) -> DataFrame:
@@ -628,19 +660,22 @@ def rebuild_typed_tables(
     from pyspark.sql import functions as F
 
     with start_run(spark, f"{JOB}_rebuild", config.tables) as run:
-        create_raw_table(spark, config.tables)
-        classified = _classify(_with_parse_text(spark, _raw_records(spark))).cache()
-        present = [row[0] for row in classified.where(F.col(_REASON).isNull())
-                   .select(f"{_HEAD}.resourceType").distinct().collect()]
-        chosen = sorted(set(present) & set(types)) if types is not None else sorted(present)
-        changes = Counter(_evolve_schema(spark, t, config) for t in chosen)
+        with run.stage("classify"):
+            create_raw_table(spark, config.tables)
+            classified = _classify(_with_parse_text(spark, _raw_records(spark))).cache()
+            present = [row[0] for row in classified.where(F.col(_REASON).isNull())
+                       .select(f"{_HEAD}.resourceType").distinct().collect()]
+            chosen = sorted(set(present) & set(types)) if types is not None else sorted(present)
+        with run.stage("evolve schemas"):
+            changes = Counter(_evolve_schema(spark, t, config) for t in chosen)
         counts = _Counts()
         quarantined, versions, cached = _load_typed(
-            spark, config, classified, run.run_id, counts, validate=validate or config.fhir.validate,
+            spark, config, classified, run, counts, validate=validate or config.fhir.validate,
             max_string_length=DEFAULT_MAX_STRING_LENGTH, types=chosen)
-        typed_quarantine = quarantined.where(F.col("reason").isin(*_TYPED_REASONS))
-        write_quarantine(spark, QUARANTINE_TABLE, typed_quarantine, config.tables)
-        resolved = _clear_resolved_quarantine(spark, chosen, typed_quarantine)
+        with run.stage("quarantine"):
+            typed_quarantine = quarantined.where(F.col("reason").isin(*_TYPED_REASONS))
+            write_quarantine(spark, QUARANTINE_TABLE, typed_quarantine, config.tables)
+            resolved = _clear_resolved_quarantine(spark, chosen, typed_quarantine)
         for frame in [classified, *cached]:
             frame.unpersist()
         run.summary.table_versions.update(versions)
