@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
 # Run medlake's checks: type checks, the test suite (with the library's docstring examples), and
 # every benchmark once at tiny size so they do not rot. Sets up the environment on first use.
-#   ./test.sh                 everything
-#   ./test.sh -m "not slow"   pytest options are passed through
+#   ./test.sh                 everything (about 13 minutes on 2 cores, see the README)
+#   ./test.sh -m "not slow"   pytest options are passed through; benchmarks run only without options
+# Ends with one line of wall seconds per phase (set-up, mypy, pytest, benchmarks).
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/scripts/bootstrap.sh"
+
+phases=()
+phase_started=$SECONDS
+end_phase() {  # name: record the wall seconds since the previous phase ended
+  phases+=("$1 $((SECONDS - phase_started))s")
+  phase_started=$SECONDS
+}
+report_phases() {
+  echo "medlake: test.sh phases (wall): ${phases[*]}; total $((SECONDS))s" >&2
+}
+trap report_phases EXIT
+
 medlake_bootstrap || exit 2
 cd "$MEDLAKE_ROOT"
+end_phase set-up
 echo "medlake: mypy" >&2
 "$MEDLAKE_PY" -m mypy
+end_phase mypy
 echo "medlake: pytest" >&2
-"$MEDLAKE_PY" -m pytest --doctest-modules lib/medlake tests "$@"
-echo "medlake: benchmarks at tiny size" >&2
-for benchmark in benchmarks/*.py; do
-  echo "medlake: $benchmark --tiny" >&2
-  MEDLAKE_HOME="$(mktemp -d)" "$MEDLAKE_PY" "$benchmark" --tiny
-done
+"$MEDLAKE_PY" -m pytest --doctest-modules --durations=25 lib/medlake tests "$@"
+end_phase pytest
+if [ $# -eq 0 ]; then
+  echo "medlake: benchmarks at tiny size, in one process" >&2
+  "$MEDLAKE_PY" benchmarks/tiny.py
+  end_phase benchmarks
+fi

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pyspark.sql import SparkSession
+
 from medlake.config import load_config
 from medlake.dicom.header import HeaderOptions, read_instance
 from medlake.dicom.ingest import READ_SETTINGS, read_dicom_files, run_dicom_ingest
@@ -65,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
         config = load_config("local", environ={"MEDLAKE_HOME": str(root / "home")})
         options = HeaderOptions.from_config(config.dicom)
+        owned = SparkSession.getActiveSession() is None  # benchmarks/tiny.py shares one session
         spark = build_session(config)
         cores = spark.sparkContext.defaultParallelism
         try:
@@ -79,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = run_dicom_ingest(spark, config, [str(root / "data" / "dicom")])
             job = time.perf_counter() - started
         finally:
-            spark.stop()
+            if owned:
+                spark.stop()
     if parsed != len(paths) or summary.counts.get("loaded") != len(paths):
         print(f"Unable to benchmark as {parsed} files were parsed and {summary.counts.get('loaded')} loaded "
               f"of {len(paths)}", file=sys.stderr)

@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pyspark.sql import SparkSession
+
 from medlake.config import load_config
 from medlake.fhir.ingest import run_fhir_ingest
 from medlake.session import build_session
@@ -65,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         total = sum(counts.values())
         size = sum(p.stat().st_size for p in data.iterdir())
         config = load_config()
+        owned = SparkSession.getActiveSession() is None  # benchmarks/tiny.py shares one session
         spark = build_session(config)
         files = [str(p) for p in sorted(data.iterdir())]
         out = work / "delta"
@@ -97,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         python_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak memory: driver Python {python_peak:.0f} MiB, JVM heap pools (driver+executors, "
               f"local mode) {_jvm_peak_bytes(spark) / 2**20:.0f} MiB")
-        spark.stop()
+        if owned:
+            spark.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -109,8 +109,10 @@ def _job(paths: list[Path], home: Path) -> tuple[float, dict[str, int]]:
     from medlake.dicom.ingest import run_dicom_ingest
     from medlake.dicom.transcode import run_htj2k_transcode
     from medlake.session import build_session
+    from pyspark.sql import SparkSession
 
     config = load_config("local", environ={"MEDLAKE_HOME": str(home)})
+    owned = SparkSession.getActiveSession() is None  # benchmarks/tiny.py shares one session
     spark = build_session(config, {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"})
     try:
         run_dicom_ingest(spark, config, [str(path) for path in paths])
@@ -118,7 +120,8 @@ def _job(paths: list[Path], home: Path) -> tuple[float, dict[str, int]]:
         summary = run_htj2k_transcode(spark, config)
         return time.perf_counter() - start, summary.counts
     finally:
-        spark.stop()
+        if owned:
+            spark.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

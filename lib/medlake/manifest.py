@@ -27,6 +27,9 @@ __all__ = ["FileOutcome", "FilePlan", "files_schema", "list_files", "plan_files"
            "to_uri"]
 
 _URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+_LISTING_SCHEMA = "uri string, size long, modification_time timestamp"
+_PLANNED_SCHEMA = f"{_LISTING_SCHEMA}, content_hash string"
+_PASSED_BY_SCHEMA = f"{_PLANNED_SCHEMA}, outcome string, detail string"
 
 
 class FileOutcome(StrEnum):
@@ -96,23 +99,20 @@ def list_files(spark: "SparkSession", paths: Sequence[str], name_pattern: str | 
     -------
     Columns ``uri``, ``size``, ``modification_time``.
     """
-    from pyspark.sql import functions as F
-
     if not paths:
         raise ConfigError("Unable to list input files as no --input was given")
     files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load([to_uri(p) for p in paths])
-    listing = files.select(F.col("path").alias("uri"), F.col("length").alias("size"),
-                           F.col("modificationTime").alias("modification_time"))
-    left_out = _files_left_out_of_scan(spark, files.inputFiles(), listing)
-    if left_out:
-        listing = listing.unionByName(spark.createDataFrame(left_out, listing.schema))
+    scanned = [(row[0], int(row[1]), row[2]) for row in
+               files.select("path", "length", "modificationTime").collect()]
+    rows = scanned + _files_left_out_of_scan(spark, files.inputFiles(), {row[0] for row in scanned})
     if name_pattern:
-        listing = listing.where(F.regexp_extract("uri", r"([^/]+)$", 1).rlike(name_pattern))
-    return listing
+        matches = re.compile(name_pattern).search
+        rows = [row for row in rows if matches(row[0].rsplit("/", 1)[-1])]
+    return spark.createDataFrame(rows, _LISTING_SCHEMA)
 
 
 def _files_left_out_of_scan(
-    spark: "SparkSession", listed: Sequence[str], listing: "DataFrame"
+    spark: "SparkSession", listed: Sequence[str], scanned: set[str]
 ) -> list[tuple[str, int, datetime]]:
     """Return ``uri, size, modification_time`` of listed files the scan leaves out.
 
@@ -120,12 +120,11 @@ def _files_left_out_of_scan(
     ``listed`` holds URIs in ``java.net.URI`` form (``file:///a%20b``); the scan's and ours are Hadoop
     ``Path`` strings (``file:/a b``).
     """
-    if len(listed) == listing.count():
+    if len(listed) == len(scanned):
         return []
     jvm = spark._jvm
     assert jvm is not None
     hadoop_conf = spark._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
-    scanned = {row.uri for row in listing.select("uri").collect()}
     left_out = []
     for uri in listed:
         path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(uri))
@@ -149,6 +148,9 @@ def read_contents(spark: "SparkSession", files: "DataFrame") -> "DataFrame":
         return empty
     read = spark.read.format("binaryFile").load(uris).select(F.col("path").alias("uri"), "content")
     return read.unionByName(empty)
+
+
+_ALREADY_LOADED = "already loaded with the same content"
 
 
 @dataclass(frozen=True)
@@ -193,26 +195,35 @@ def plan_files(
     """
     from pyspark.sql import functions as F
 
-    prior = _prior_files(spark, job, settings)
-    prior_by_stat = prior.dropDuplicates(["uri", "size", "modification_time"])
-    unchanged = listing.join(prior_by_stat, ["uri", "size", "modification_time"], "inner")
-    changed = listing.join(unchanged.select("uri"), ["uri"], "left_anti")
-    too_large = changed.where(F.col("size") > max_bytes).withColumn("content_hash", F.lit(None).cast("string"))
-    readable = changed.where(F.col("size") <= max_bytes)
-    hashed = (read_contents(spark, readable).select("uri", F.sha2("content", 256).alias("content_hash"))
-              .join(readable, "uri").select("uri", "size", "modification_time", "content_hash"))
-    touched = hashed.join(prior.select("uri", "content_hash"), ["uri", "content_hash"], "left_semi")
-    to_process = hashed.join(touched.select("uri"), ["uri"], "left_anti")
-    skipped = unchanged.unionByName(touched).withColumns({
-        "outcome": F.lit(str(FileOutcome.SKIPPED)),
-        "detail": F.lit("already loaded with the same content"),
-    })
-    oversized = too_large.withColumns({
-        "outcome": F.lit(str(FileOutcome.TOO_LARGE)),
-        "detail": F.concat(F.lit(f"Unable to read the file as it is larger than {max_bytes} bytes; "
-                                 "raise max_file_bytes or split it")),
-    })
-    return FilePlan(to_process=to_process, skipped=skipped, too_large=oversized)
+    listed = [(row.uri, int(row.size), row.modification_time) for row in listing.collect()]
+    prior = [tuple(row) for row in _prior_files(spark, job, settings).collect()] if listed else []
+    seen_stats = {(uri, size, _utc(modified)): content_hash for uri, size, modified, content_hash in prior}
+    seen_hashes = {(uri, content_hash) for uri, _, _, content_hash in prior}
+    unchanged = [row for row in listed if (row[0], row[1], _utc(row[2])) in seen_stats]
+    changed = [row for row in listed if (row[0], row[1], _utc(row[2])) not in seen_stats]
+    readable = [row for row in changed if row[1] <= max_bytes]
+    hashes: dict[str, str] = {}
+    if readable:
+        hashed = read_contents(spark, spark.createDataFrame(readable, _LISTING_SCHEMA))
+        hashes = {row[0]: row[1] for row in hashed.select("uri", F.sha2("content", 256)).collect()}
+    unchanged_hashed = [(*row, hashes[row[0]]) for row in readable if (row[0], hashes[row[0]]) in seen_hashes]
+    to_process = [(*row, hashes[row[0]]) for row in readable if (row[0], hashes[row[0]]) not in seen_hashes]
+    skipped = [(*row, seen_stats[(row[0], row[1], _utc(row[2]))], str(FileOutcome.SKIPPED), _ALREADY_LOADED)
+               for row in unchanged]
+    skipped += [(*row, str(FileOutcome.SKIPPED), _ALREADY_LOADED) for row in unchanged_hashed]
+    too_large_detail = (f"Unable to read the file as it is larger than {max_bytes} bytes; "
+                        "raise max_file_bytes or split it")
+    too_large = [(*row, None, str(FileOutcome.TOO_LARGE), too_large_detail) for row in changed if row[1] > max_bytes]
+    return FilePlan(
+        to_process=spark.createDataFrame(to_process, _PLANNED_SCHEMA),
+        skipped=spark.createDataFrame(skipped, _PASSED_BY_SCHEMA),
+        too_large=spark.createDataFrame(too_large, _PASSED_BY_SCHEMA),
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    """Return ``moment`` as an aware UTC datetime (Spark gives naive local times to Python)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.astimezone().astimezone(UTC)
 
 
 def record_files(

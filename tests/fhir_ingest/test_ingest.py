@@ -165,39 +165,44 @@ def _patient(resource_id: str, updated: str, version: str, family: str) -> str:
                        "name": [{"family": family}]})
 
 
-def test_newest_version_wins_across_files_and_runs(spark: SparkSession, config: MedlakeConfig,
-                                                   tmp_path: Path) -> None:
-    first = tmp_path / "a"
+@pytest.fixture(scope="module")
+def two_runs(spark: SparkSession, config: MedlakeConfig, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two small ingests: versions of ids across files and runs (``a/``, then ``b/``), and one file
+    (``c.ndjson``) whose content changes between the runs."""
+    root = tmp_path_factory.mktemp("two-runs")
+    first, late, changed = root / "a", root / "b", root / "c.ndjson"
     first.mkdir()
+    late.mkdir()
     (first / "1.ndjson").write_text("\n".join([
         _patient("v-1", "2024-01-01T00:00:00Z", "9", "Nine"),
         _patient("v-1", "2024-01-01T00:00:00Z", "10", "Ten"),
         _patient("v-2", "2024-01-02T00:00:00+01:00", "1", "Later"),
         _patient("v-2", "2024-01-01T23:30:00Z", "2", "Earlier"),
     ]) + "\n")
-    summary = run_fhir_ingest(spark, config, [str(first)])
-    assert (summary.counts["loaded"], summary.counts["duplicates"]) == (2, 2)
-    names = {r.id: r.family for r in spark.sql(
-        "SELECT id, name[0].family AS family FROM fhir.patient WHERE id LIKE 'v-%'").collect()}
-    assert names == {"v-1": "Ten", "v-2": "Earlier"}
-    late = tmp_path / "b"
-    late.mkdir()
+    changed.write_text(_patient("c-1", "2024-01-01T00:00:00Z", "1", "Before") + "\n")
+    summary = run_fhir_ingest(spark, config, [str(first), str(changed)])
+    names = _names(spark)
     (late / "2.ndjson").write_text(_patient("v-1", "2023-12-31T00:00:00Z", "11", "Old") + "\n"
                                    + _patient("v-2", "2024-02-01T00:00:00Z", "3", "New") + "\n")
-    run_fhir_ingest(spark, config, [str(late)])
-    names = {r.id: r.family for r in spark.sql(
-        "SELECT id, name[0].family AS family FROM fhir.patient WHERE id LIKE 'v-%'").collect()}
-    assert names == {"v-1": "Ten", "v-2": "New"}
+    changed.write_text(_patient("c-1", "2024-01-02T00:00:00Z", "2", "After") + "\n")
+    second = run_fhir_ingest(spark, config, [str(first), str(late), str(changed)])
+    return {"first": summary, "first_names": names, "second": second, "second_names": _names(spark)}
 
 
-def test_changed_file_is_reprocessed(spark: SparkSession, config: MedlakeConfig, tmp_path: Path) -> None:
-    path = tmp_path / "c.ndjson"
-    path.write_text(_patient("c-1", "2024-01-01T00:00:00Z", "1", "Before") + "\n")
-    run_fhir_ingest(spark, config, [str(path)])
-    path.write_text(_patient("c-1", "2024-01-02T00:00:00Z", "2", "After") + "\n")
-    summary = run_fhir_ingest(spark, config, [str(path)])
-    assert summary.counts["files"] == 1
-    assert spark.sql("SELECT name[0].family AS f FROM fhir.patient WHERE id = 'c-1'").head().f == "After"
+def _names(spark: SparkSession) -> dict[str, str]:
+    return {r.id: r.family for r in spark.sql(
+        "SELECT id, name[0].family AS family FROM fhir.patient WHERE id LIKE 'v-%' OR id = 'c-1'").collect()}
+
+
+def test_newest_version_wins_across_files_and_runs(two_runs: dict[str, Any]) -> None:
+    assert (two_runs["first"].counts["loaded"], two_runs["first"].counts["duplicates"]) == (3, 2)
+    assert two_runs["first_names"] == {"v-1": "Ten", "v-2": "Earlier", "c-1": "Before"}
+    assert {k: v for k, v in two_runs["second_names"].items() if k.startswith("v-")} == {"v-1": "Ten", "v-2": "New"}
+
+
+def test_changed_file_is_reprocessed(two_runs: dict[str, Any]) -> None:
+    assert (two_runs["second"].counts["files"], two_runs["second"].counts["files_skipped"]) == (2, 1)
+    assert two_runs["second_names"]["c-1"] == "After"
 
 
 def test_lineage_columns_cannot_collide_with_fhir_elements() -> None:

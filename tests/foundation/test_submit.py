@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_submit
+from tests.conftest import run_submit
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +42,3 @@ def test_locked_metastore_fails_at_once_with_a_clear_message(spark, config) -> N
     assert result.returncode == 1
     assert "another process (an open notebook or a running job) holds it" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-@pytest.mark.local_cluster
-def test_pandas_udf_runs_in_two_executor_processes(tmp_path: Path) -> None:
-    result = run_submit("--master", "local-cluster[2,1,1024]", "tests/foundation/worker_probe.py", home=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["master"] == "local-cluster[2,1,1024]"
-    assert len({worker["pid"] for worker in report["workers"]}) >= 2
-    assert {worker["python"] for worker in report["workers"]} == {str(ROOT / ".venv" / "bin" / "python")}

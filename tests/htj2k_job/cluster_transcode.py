@@ -1,4 +1,5 @@
-"""Run by test_local_cluster through ./spark-submit.sh: ingest a few files, transcode, print who encoded what."""
+"""Run by test_local_cluster through ./spark-submit.sh: which worker processes ran Python tasks, then ingest a few
+files, transcode them and print who encoded what."""
 
 import dataclasses
 import json
@@ -10,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from htj2k_job_data import write_sources  # noqa: E402
 
 from medlake.config import load_config  # noqa: E402
+from medlake.diagnostics import worker_processes  # noqa: E402
 from medlake.dicom.ingest import run_dicom_ingest  # noqa: E402
 from medlake.dicom.transcode import run_htj2k_transcode  # noqa: E402
 from medlake.session import build_session  # noqa: E402
@@ -20,12 +22,14 @@ def main() -> None:
     # rtdose.dcm's 15 frames of 400 bytes become 15 units: enough tasks for both executors.
     config = dataclasses.replace(config, dicom=dataclasses.replace(config.dicom, max_task_pixel_bytes=400))
     spark = build_session(config)
+    workers = [row.asDict() for row in worker_processes(spark, tasks=4).collect()]
     write_sources(Path(config.path("sources")))
     run_dicom_ingest(spark, config, [config.path("sources")])
     summary = run_htj2k_transcode(spark, config)
     rows = spark.table("dicom.frame").where("action = 'transcoded'").select("encoded_by", "frame_number").collect()
     print(json.dumps({"master": spark.sparkContext.master, "summary": summary.counts,
-                      "encoded_by": sorted({row.encoded_by for row in rows}), "frames": len(rows)}))
+                      "encoded_by": sorted({row.encoded_by for row in rows}), "frames": len(rows),
+                      "workers": workers}))
     spark.stop()
 
 
