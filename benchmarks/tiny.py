@@ -30,6 +30,7 @@ def _benchmark_main(name: str):  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location(f"benchmark_{name}", _HERE / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module.main
 

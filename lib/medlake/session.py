@@ -82,7 +82,8 @@ def build_session(config: MedlakeConfig, extra_conf: Mapping[str, str] | None = 
     """
     from pyspark.sql import SparkSession
 
-    check_metastore_free(config)
+    if SparkSession.getActiveSession() is None:  # joining this process's own session needs no check
+        check_metastore_free(config)
     if config.embedded_metastore and "://" not in config.home:
         os.makedirs(config.home, exist_ok=True)
     settings = {**session_settings(config), **(extra_conf or {})}
