@@ -29,7 +29,7 @@ from pyspark.sql import SparkSession
 from medlake.config import load_config
 from medlake.dicom.header import HeaderOptions, read_instance
 from medlake.dicom.ingest import READ_SETTINGS, read_dicom_files, run_dicom_ingest
-from medlake.manifest import list_files
+from medlake.listing import list_files
 from medlake.session import build_session
 from medlake.synthetic.__main__ import main as generate
 

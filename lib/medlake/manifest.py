@@ -1,5 +1,6 @@
-"""The file manifest ``ops.files``: discover input files, skip what is already loaded, record outcomes.
+"""The file manifest ``ops.files``: skip what is already loaded, reject what cannot be read, record outcomes.
 
+The files come from :func:`medlake.listing.list_files`.
 Every input file of a job run gets exactly one row with its outcome. A file whose URI, size and
 modification time match an earlier processed row of the same job is skipped without being read;
 a file whose bytes hash to the same SHA-256 as that earlier row is skipped too (it was only touched);
@@ -8,25 +9,21 @@ anything else is processed.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from medlake.config import TableConfig
-from medlake.errors import ConfigError
 from medlake.tables import OPS_FILES, create_table
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["FileOutcome", "FilePlan", "files_schema", "list_files", "plan_files", "read_contents", "record_files",
-           "to_uri"]
+__all__ = ["FileOutcome", "FilePlan", "files_schema", "plan_files", "read_contents", "record_files",
+           "rejected_manifest_rows"]
 
-_URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _LISTING_SCHEMA = "uri string, size long, modification_time timestamp"
 _PLANNED_SCHEMA = f"{_LISTING_SCHEMA}, content_hash string"
 _PASSED_BY_SCHEMA = f"{_PLANNED_SCHEMA}, outcome string, detail string"
@@ -67,74 +64,6 @@ def files_schema() -> "StructType":
     ])
 
 
-def to_uri(path: str) -> str:
-    """Return ``path`` as a URI Spark reads: URIs unchanged, local paths made absolute.
-
-    Raises
-    ------
-    ConfigError
-        If a local path does not exist.
-    """
-    if _URI_SCHEME.match(path):
-        return path
-    local = Path(path).expanduser().resolve()
-    if not local.exists():
-        raise ConfigError(f"Unable to read input {path!r} as it does not exist")
-    return local.as_uri()
-
-
-def list_files(spark: "SparkSession", paths: Sequence[str], name_pattern: str | None = None) -> "DataFrame":
-    """List files under ``paths`` (recursively) without reading them.
-
-    Parameters
-    ----------
-    spark
-        The session.
-    paths
-        Files or directories, local paths or URIs.
-    name_pattern
-        A regular expression the file name must match (``None``: every file).
-
-    Returns
-    -------
-    Columns ``uri``, ``size``, ``modification_time``.
-    """
-    if not paths:
-        raise ConfigError("Unable to list input files as no --input was given")
-    files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load([to_uri(p) for p in paths])
-    scanned = [(row[0], int(row[1]), row[2]) for row in
-               files.select("path", "length", "modificationTime").collect()]
-    rows = scanned + _files_left_out_of_scan(spark, files.inputFiles(), {row[0] for row in scanned})
-    if name_pattern:
-        matches = re.compile(name_pattern).search
-        rows = [row for row in rows if matches(row[0].rsplit("/", 1)[-1])]
-    return spark.createDataFrame(rows, _LISTING_SCHEMA)
-
-
-def _files_left_out_of_scan(
-    spark: "SparkSession", listed: Sequence[str], scanned: set[str]
-) -> list[tuple[str, int, datetime]]:
-    """Return ``uri, size, modification_time`` of listed files the scan leaves out.
-
-    Spark's file scans skip files of 0 bytes, but a job must still give every input file an outcome.
-    ``listed`` holds URIs in ``java.net.URI`` form (``file:///a%20b``); the scan's and ours are Hadoop
-    ``Path`` strings (``file:/a b``).
-    """
-    if len(listed) == len(scanned):
-        return []
-    jvm = spark._jvm
-    assert jvm is not None
-    hadoop_conf = spark._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
-    left_out = []
-    for uri in listed:
-        path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(uri))
-        if path.toString() not in scanned:
-            status = path.getFileSystem(hadoop_conf).getFileStatus(path)
-            modified = datetime.fromtimestamp(status.getModificationTime() / 1000, tz=UTC)
-            left_out.append((path.toString(), status.getLen(), modified))
-    return left_out
-
-
 def read_contents(spark: "SparkSession", files: "DataFrame") -> "DataFrame":
     """Return ``uri, content`` of ``files`` (columns ``uri``, ``size``), read on the JVM.
 
@@ -142,15 +71,19 @@ def read_contents(spark: "SparkSession", files: "DataFrame") -> "DataFrame":
     """
     from pyspark.sql import functions as F
 
+    from medlake.listing import reader_path
+
     uris = [row.uri for row in files.where(F.col("size") > 0).select("uri").collect()]
     empty = files.where(F.col("size") == 0).select("uri", F.lit("").cast("binary").alias("content"))
     if not uris:
         return empty
-    read = spark.read.format("binaryFile").load(uris).select(F.col("path").alias("uri"), "content")
+    read = spark.read.format("binaryFile").load([reader_path(uri) for uri in uris]).select(
+        F.col("path").alias("uri"), "content")
     return read.unionByName(empty)
 
 
 _ALREADY_LOADED = "already loaded with the same content"
+_COUNT_COLUMNS = ("records_in", "loaded", "duplicates", "quarantined")
 
 
 @dataclass(frozen=True)
@@ -160,6 +93,7 @@ class FilePlan:
     to_process: "DataFrame"  # uri, size, modification_time, content_hash
     skipped: "DataFrame"  # uri, size, modification_time, content_hash, outcome, detail
     too_large: "DataFrame"  # same columns as skipped
+    rejected: "DataFrame"  # same columns as skipped, and reason (a QuarantineReason value)
 
 
 def _prior_files(spark: "SparkSession", job: str, settings: TableConfig) -> "DataFrame":
@@ -176,9 +110,13 @@ def _prior_files(spark: "SparkSession", job: str, settings: TableConfig) -> "Dat
 
 
 def plan_files(
-    spark: "SparkSession", job: str, listing: "DataFrame", *, max_bytes: int, settings: TableConfig
+    spark: "SparkSession", job: str, listing: "DataFrame", *, max_bytes: int, settings: TableConfig,
+    inspect: Callable[["Column", "Column"], "Column"] | None = None,
 ) -> FilePlan:
-    """Split a listing into files to process, files already loaded, and files too large to read.
+    """Split a listing into files to process, already loaded, too large to read, or rejected.
+
+    Decided on the driver from one read of ``ops.files`` and, for new or changed files, one read
+    of their bytes (the SHA-256, and ``inspect`` when given).
 
     Parameters
     ----------
@@ -187,15 +125,28 @@ def plan_files(
     job
         The job whose manifest rows count.
     listing
-        The result of :func:`list_files`.
+        The result of :func:`medlake.listing.list_files`.
     max_bytes
         Files above this size are not read (Spark's binary reader stops at 2 GiB).
     settings
         Table settings for creating ``ops.files`` on first use.
+    inspect
+        ``(uri, content) -> struct<reason string, detail string>`` (null when the file is fine), a
+        check of a file's bytes read together with its hash, e.g.
+        :func:`medlake.archives.archive_problem_column`.
+
+    Returns
+    -------
+    FilePlan
+        ``rejected`` holds the listing's problems (unreadable files, directory cycles) and the
+        files ``inspect`` rejected, as ``quarantined`` with ``reason`` and ``detail``.
     """
     from pyspark.sql import functions as F
 
-    listed = [(row.uri, int(row.size), row.modification_time) for row in listing.collect()]
+    rows = listing.collect()
+    listed = [(row.uri, int(row.size), row.modification_time) for row in rows if row.problem is None]
+    rejected: list[tuple[Any, ...]] = [(row.uri, int(row.size), row.modification_time, None, str(FileOutcome.QUARANTINED),
+                 row.problem_detail, row.problem) for row in rows if row.problem is not None]
     prior = [tuple(row) for row in _prior_files(spark, job, settings).collect()] if listed else []
     seen_stats = {(uri, size, _utc(modified)): content_hash for uri, size, modified, content_hash in prior}
     seen_hashes = {(uri, content_hash) for uri, _, _, content_hash in prior}
@@ -203,21 +154,29 @@ def plan_files(
     changed = [row for row in listed if (row[0], row[1], _utc(row[2])) not in seen_stats]
     readable = [row for row in changed if row[1] <= max_bytes]
     hashes: dict[str, str] = {}
+    problems: dict[str, tuple[str, str]] = {}
     if readable:
-        hashed = read_contents(spark, spark.createDataFrame(readable, _LISTING_SCHEMA))
-        hashes = {row[0]: row[1] for row in hashed.select("uri", F.sha2("content", 256)).collect()}
-    unchanged_hashed = [(*row, hashes[row[0]]) for row in readable if (row[0], hashes[row[0]]) in seen_hashes]
-    to_process = [(*row, hashes[row[0]]) for row in readable if (row[0], hashes[row[0]]) not in seen_hashes]
+        contents = read_contents(spark, spark.createDataFrame(readable, _LISTING_SCHEMA))
+        checked = F.lit(None) if inspect is None else inspect(F.col("uri"), F.col("content"))
+        for uri, content_hash, problem in contents.select("uri", F.sha2("content", 256), checked).collect():
+            hashes[uri] = content_hash
+            if problem is not None:
+                problems[uri] = (problem["reason"], problem["detail"])
+    new = [(*row, hashes[row[0]]) for row in readable if (row[0], hashes[row[0]]) not in seen_hashes]
+    rejected += [(*row, str(FileOutcome.QUARANTINED), problems[row[0]][1], problems[row[0]][0])
+                 for row in new if row[0] in problems]
     skipped = [(*row, seen_stats[(row[0], row[1], _utc(row[2]))], str(FileOutcome.SKIPPED), _ALREADY_LOADED)
                for row in unchanged]
-    skipped += [(*row, str(FileOutcome.SKIPPED), _ALREADY_LOADED) for row in unchanged_hashed]
+    skipped += [(*row, hashes[row[0]], str(FileOutcome.SKIPPED), _ALREADY_LOADED)
+                for row in readable if (row[0], hashes[row[0]]) in seen_hashes]
     too_large_detail = (f"Unable to read the file as it is larger than {max_bytes} bytes; "
                         "raise max_file_bytes or split it")
     too_large = [(*row, None, str(FileOutcome.TOO_LARGE), too_large_detail) for row in changed if row[1] > max_bytes]
     return FilePlan(
-        to_process=spark.createDataFrame(to_process, _PLANNED_SCHEMA),
+        to_process=spark.createDataFrame([row for row in new if row[0] not in problems], _PLANNED_SCHEMA),
         skipped=spark.createDataFrame(skipped, _PASSED_BY_SCHEMA),
         too_large=spark.createDataFrame(too_large, _PASSED_BY_SCHEMA),
+        rejected=spark.createDataFrame(rejected, f"{_PASSED_BY_SCHEMA}, reason string"),
     )
 
 
@@ -226,10 +185,18 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC) if moment.tzinfo else moment.astimezone().astimezone(UTC)
 
 
+def rejected_manifest_rows(rejected: "DataFrame") -> "DataFrame":
+    """Return manifest rows of rejected files: each is one record in, quarantined."""
+    from pyspark.sql import functions as F
+
+    one = F.lit(1).cast("long")
+    return rejected.drop("reason").withColumns({"records_in": one, "quarantined": one})
+
+
 def record_files(
     spark: "SparkSession", job: str, run_id: str, rows: "DataFrame", settings: TableConfig
 ) -> int:
-    """Append one manifest row per file; missing count columns are filled with 0.
+    """Append one manifest row per file; missing or null counts are 0.
 
     ``rows`` has at least ``uri``, ``size``, ``modification_time``, ``content_hash``, ``outcome``;
     optionally ``detail``, ``records_in``, ``loaded``, ``duplicates``, ``quarantined``.
@@ -249,6 +216,7 @@ def record_files(
         "recorded_at": F.current_timestamp(),
     }
     filled = rows.withColumns({name: value for name, value in defaults.items() if name not in rows.columns})
+    filled = filled.withColumns({name: F.coalesce(name, F.lit(0).cast("long")) for name in _COUNT_COLUMNS})
     ordered = filled.select(*[F.col(f.name).cast(f.dataType) for f in files_schema().fields]).cache()
     count = ordered.count()
     ordered.write.format("delta").mode("append").saveAsTable(OPS_FILES)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["PositionKind", "QuarantineReason", "quarantine_schema", "write_quarantine"]
+__all__ = ["PositionKind", "QuarantineReason", "file_quarantine_rows", "quarantine_schema", "write_quarantine"]
 
 
 class QuarantineReason(StrEnum):
@@ -27,6 +27,13 @@ class QuarantineReason(StrEnum):
     VALUE_TOO_LARGE = "value_too_large"
     VALIDATION_FAILED = "validation_failed"
     UNRESOLVED_DELETE = "unresolved_delete"
+    NESTING_TOO_DEEP = "nesting_too_deep"
+    # Input files, whatever their format
+    UNREADABLE_FILE = "unreadable_file"
+    DIRECTORY_CYCLE = "directory_cycle"
+    TRUNCATED_ARCHIVE = "truncated_archive"
+    CORRUPT_ARCHIVE = "corrupt_archive"
+    ARCHIVE_TOO_LARGE = "archive_too_large"
     # DICOM files and frames
     NOT_DICOM = "not_dicom"
     TRUNCATED = "truncated"
@@ -90,3 +97,17 @@ def write_quarantine(spark: "SparkSession", table: str, rows: "DataFrame", setti
         spark, table, ordered, ["source_uri", "position", "position_kind", "reason"],
         compare=["detail", "raw_text", "content_hash"],
     )
+
+
+def file_quarantine_rows(rejected: "DataFrame", run_id: str) -> "DataFrame":
+    """Return quarantine rows for whole files the manifest rejected (``FilePlan.rejected``).
+
+    One row per file at position 0 (``file``), with the file's reason and detail and no text.
+    """
+    from pyspark.sql import functions as F
+
+    return rejected.select(
+        F.col("uri").alias("source_uri"), F.lit(0).cast("long").alias("position"),
+        F.lit(PositionKind.FILE.value).alias("position_kind"), "reason", "detail",
+        F.lit(None).cast("string").alias("raw_text"), "content_hash", F.lit(run_id).alias("run_id"),
+        F.current_timestamp().alias("quarantined_at"))

@@ -183,6 +183,9 @@ def session_settings(config: MedlakeConfig) -> dict[str, str]:
         # Jobs read thousands of listed files by path; Spark lists explicit paths with one task per
         # path (up to 10 000), which cost 23 s of a 4 000-file DICOM read on 2 cores.
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": "32",
+        # Local files without Hadoop's .crc side files: its checksum layer builds a Path from a
+        # side file's name, which fails on a legal name with a colon (URISyntaxException).
+        "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
         "spark.executor.extraJavaOptions": log_config,
     }
     if config.embedded_metastore:

@@ -18,7 +18,7 @@ from medlake.fhir.references import (
     conditional_reference_types,
     resolve_references,
 )
-from medlake.manifest import list_files
+from medlake.listing import list_files
 from medlake.synthetic.roster import roster_patient
 from tests.fhir_bundles.conftest import PATIENTS, SEED
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from medlake.manifest import FileOutcome, list_files, plan_files, record_files
+from medlake.listing import list_files
+from medlake.manifest import FileOutcome, plan_files, record_files
 
 
 def _plan(spark, config, directory: Path, max_bytes: int = 1 << 20):

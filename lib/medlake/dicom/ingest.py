@@ -38,8 +38,9 @@ from medlake.dicom.tables import (
     series_schema,
     study_schema,
 )
-from medlake.manifest import FileOutcome, list_files, plan_files, read_contents, record_files
-from medlake.quarantine import PositionKind, write_quarantine
+from medlake.listing import list_files
+from medlake.manifest import FileOutcome, plan_files, read_contents, record_files
+from medlake.quarantine import PositionKind, file_quarantine_rows, write_quarantine
 from medlake.session import session_conf
 from medlake.runs import Run, RunSummary, start_run
 from medlake.tables import WriteResult, merge_into, table_version
@@ -88,7 +89,7 @@ def read_dicom_files(spark: "SparkSession", files: "DataFrame", options: HeaderO
     spark
         The session.
     files
-        Files to read: columns ``uri`` and ``size``, as :func:`medlake.manifest.list_files` returns them.
+        Files to read: columns ``uri`` and ``size``, as :func:`medlake.listing.list_files` returns them.
     options
         How to read each header.
 
@@ -210,8 +211,9 @@ def _manifest_rows(planned: "DataFrame", outcomes: "DataFrame") -> "DataFrame":
     })
 
 
-def _plan(spark: "SparkSession", config: MedlakeConfig, inputs: Sequence[str]) -> "DataFrame":
-    """Return every listed file with its planned outcome (null: to be parsed), persisted."""
+def _plan(spark: "SparkSession", config: MedlakeConfig, inputs: Sequence[str]) -> tuple["DataFrame", "DataFrame"]:
+    """Return every listed file with its planned outcome (null: to be parsed), persisted, and the
+    files rejected before parsing (unreadable, a directory cycle)."""
     from pyspark.sql import functions as F
 
     plan = plan_files(spark, JOB, list_files(spark, inputs), max_bytes=config.dicom.max_file_bytes,
@@ -219,10 +221,11 @@ def _plan(spark: "SparkSession", config: MedlakeConfig, inputs: Sequence[str]) -
     to_parse = plan.to_process.withColumns({"outcome": F.lit(None).cast("string"),
                                             "detail": F.lit(None).cast("string")})
     columns = ["uri", "size", "modification_time", "content_hash", "outcome", "detail"]
+    rejected = plan.rejected.withColumn("detail", F.concat_ws(": ", "reason", "detail"))
     planned = to_parse.select(*columns).unionByName(plan.skipped.select(*columns)).unionByName(
-        plan.too_large.select(*columns)).persist()
+        plan.too_large.select(*columns)).unionByName(rejected.select(*columns)).persist()
     planned.count()
-    return planned
+    return planned, plan.rejected
 
 
 def update_studies(spark: "SparkSession", config: MedlakeConfig, run: Run, touched: "DataFrame") -> int:
@@ -276,11 +279,6 @@ def _load(spark: "SparkSession", config: MedlakeConfig, run: Run, records: "Data
         run.summary.table_versions[DICOM_INSTANCE] = instance_result.version or 0
         touched = kept.select("study_instance_uid").distinct().persist()
         logged.update(inserted=instance_result.inserted, updated=instance_result.updated, studies=touched.count())
-    with run.stage("quarantine"):
-        quarantine = _quarantine_rows(records, run.run_id)
-        if not quarantine.isEmpty():
-            result = write_quarantine(spark, DICOM_QUARANTINE, quarantine, config.tables)
-            run.summary.table_versions[DICOM_QUARANTINE] = result.version or 0
     image_sets = update_studies(spark, config, run, touched) if not touched.isEmpty() else 0
     touched.unpersist()
     return _file_outcomes(records, duplicates), image_sets
@@ -324,7 +322,7 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
         with run.stage("create tables"):
             create_dicom_tables(spark, config.tables)
         with run.stage("plan") as logged:
-            planned = _plan(spark, config, inputs)
+            planned, rejected = _plan(spark, config, inputs)
             to_parse = planned.where(F.col("outcome").isNull())
             to_parse_count = to_parse.count()
             logged.update(files=planned.count(), to_parse=to_parse_count)
@@ -335,6 +333,13 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
                 records = read_dicom_files(spark, to_parse, HeaderOptions.from_config(config.dicom)).persist()
                 logged.update(files=records.count())
             outcomes, image_sets = _load(spark, config, run, records)
+        with run.stage("quarantine"):
+            quarantine = file_quarantine_rows(rejected, run.run_id)
+            if records is not None:
+                quarantine = quarantine.unionByName(_quarantine_rows(records, run.run_id))
+            if not quarantine.isEmpty():
+                result = write_quarantine(spark, DICOM_QUARANTINE, quarantine, config.tables)
+                run.summary.table_versions[DICOM_QUARANTINE] = result.version or 0
         with run.stage("manifest"):
             manifest = _manifest_rows(planned, outcomes).persist()
             counts = {row.outcome: row["count"] for row in manifest.groupBy("outcome").count().collect()}

@@ -398,7 +398,10 @@ def _read_sources(spark: "SparkSession", uris: Sequence[str]) -> "DataFrame":
     existing = _existing_files(spark, sorted(set(uris)))
     if not existing:
         return spark.createDataFrame([], "uri_key string, content binary")
-    return (spark.read.format("binaryFile").option("ignoreMissingFiles", "true").load(existing)
+    from medlake.listing import reader_path
+
+    return (spark.read.format("binaryFile").option("ignoreMissingFiles", "true")
+            .load([reader_path(uri) for uri in existing])
             .select(_uri_key(F.col("path")).alias("uri_key"), "content"))
 
 

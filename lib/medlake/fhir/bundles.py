@@ -188,8 +188,8 @@ def split_bundle(text: str) -> list[BundleEntry]:
             _entry(body, position, span, timestamp)
             for position, span in enumerate(_array_spans(body, entries_start))
         ]
-    except ValueError:  # json.JSONDecodeError is a ValueError
-        return whole
+    except (ValueError, RecursionError):  # a JSONDecodeError is a ValueError; nesting beyond the
+        return whole                      # stack's depth (medlake.fhir.nesting) is a RecursionError
 
 
 def _split_schema() -> StructType:
@@ -240,7 +240,7 @@ def read_bundles(spark: SparkSession, files: DataFrame, *, first_file_index: int
     spark
         The session.
     files
-        The files to read (column ``uri``, as :func:`medlake.manifest.list_files` lists them).
+        The files to read (column ``uri``, as :func:`medlake.listing.list_files` lists them).
     first_file_index
         Index of the first file in the run's input order, so that Bundle files can follow other
         sources' files: the files are ordered by URI from there.
@@ -262,6 +262,7 @@ def read_bundles(spark: SparkSession, files: DataFrame, *, first_file_index: int
     from pyspark.sql import functions as F
 
     from medlake.fhir.records import SOURCE_ORDER_SHIFT
+    from medlake.listing import reader_path
 
     uris = sorted(row.uri for row in files.select("uri").collect())
     if not uris:
@@ -272,7 +273,7 @@ def read_bundles(spark: SparkSession, files: DataFrame, *, first_file_index: int
         [(uri, (first_file_index + index) << SOURCE_ORDER_SHIFT) for index, uri in enumerate(uris)],
         "source_uri string, file_order long")
     split = (
-        spark.read.format("binaryFile").load(uris)
+        spark.read.format("binaryFile").load([reader_path(uri) for uri in uris])
         .select("path", "content", "modificationTime")
         .mapInPandas(_split_files, _split_schema())
     )

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 from medlake.config import MedlakeConfig
 from medlake.errors import JobError
 from medlake.expressions import with_column_evaluated_once
+from medlake.fhir.nesting import with_nesting_reason
 from medlake.fhir.parse import DEFAULT_MAX_STRING_LENGTH, PARSE_ERROR_COLUMN, RESOURCE_COLUMN, parse_resources
 from medlake.fhir.bundles import DELETE, read_bundles
 from medlake.fhir.records import RECORD_COLUMNS, SOURCE_ORDER_SHIFT, scan_ndjson
@@ -74,7 +75,9 @@ from medlake.fhir.tables import (
     typed_schema,
     typed_table,
 )
-from medlake.manifest import FileOutcome, list_files, plan_files, record_files
+from medlake.archives import archive_problem_column
+from medlake.listing import list_files
+from medlake.manifest import FileOutcome, plan_files, record_files, rejected_manifest_rows
 from medlake.fhir.versions import (
     TOMBSTONE_TABLE,
     apply_tombstones,
@@ -83,7 +86,7 @@ from medlake.fhir.versions import (
     split_deletes,
     version_key,
 )
-from medlake.quarantine import PositionKind, QuarantineReason, write_quarantine
+from medlake.quarantine import PositionKind, QuarantineReason, file_quarantine_rows, write_quarantine
 from medlake.runs import RunSummary, start_run
 from medlake.tables import merge_into
 
@@ -429,7 +432,7 @@ def _load_typed(
             versions[typed_table(result.resource_type)] = result.version
         if result.rejected is not None:
             rejected.append(result.rejected)
-    quarantined = _quarantine_rows(classified.where(F.col(_REASON).isNotNull()), run.run_id)
+    quarantined = with_nesting_reason(_quarantine_rows(classified.where(F.col(_REASON).isNotNull()), run.run_id))
     for bad in rejected:
         quarantined = quarantined.unionByName(bad)
     return quarantined, versions, rejected
@@ -489,14 +492,17 @@ def run_fhir_ingest(
         with run.stage("list"):
             listing = list_files(spark, list(inputs), FHIR_PATTERN)
         with run.stage("hash") as logged:
-            plan = plan_files(spark, JOB, listing, max_bytes=_MAX_FILE_BYTES, settings=config.tables)
+            plan = plan_files(spark, JOB, listing, max_bytes=_MAX_FILE_BYTES, settings=config.tables,
+                              inspect=archive_problem_column)
             files = plan.to_process.collect()
             passed_by = plan.skipped.unionByName(plan.too_large).collect()
-            logged.update(files=len(files), passed_by=len(passed_by))
+            rejected = plan.rejected.collect()
+            logged.update(files=len(files), passed_by=len(passed_by), rejected=len(rejected))
         counts = _Counts()
-        classified = None
         blank_lines: dict[str, int] = {}
-        quarantined = None
+        quarantined = file_quarantine_rows(plan.rejected, run.run_id)
+        counts.add(counts.records_in, ((row.uri, 1) for row in rejected))
+        counts.add(counts.quarantined, ((row.uri, 1) for row in rejected))
         if files:
             with run.stage("classify") as logged:
                 classified, blank_lines = _read_and_classify(spark, files, plan.to_process.schema)
@@ -516,9 +522,13 @@ def run_fhir_ingest(
                 if deleted_types:
                     run.summary.table_versions[TOMBSTONE_TABLE] = record_deletes(
                         spark, config, tombstones).version or 0
-            quarantined, versions, cached = _load_typed(
+            typed_quarantine, versions, cached = _load_typed(
                 spark, config, classified, run, counts,
                 validate=validate or config.fhir.validate, max_string_length=max_string_length)
+            quarantined = quarantined.unionByName(typed_quarantine).unionByName(_quarantine_rows(
+                unresolved.withColumns({
+                    _REASON: F.lit(QuarantineReason.UNRESOLVED_DELETE.value),
+                    _DETAIL: F.lit(_DETAILS[QuarantineReason.UNRESOLVED_DELETE])}), run.run_id))
             run.summary.table_versions.update(versions)
             with run.stage("apply tombstones"):
                 typed_types = {table.split(".", 1)[1] for table in versions}
@@ -528,23 +538,24 @@ def run_fhir_ingest(
                     if applied.deleted or applied.cleared:
                         run.summary.add(deleted=applied.deleted)
                         run.summary.table_versions[typed_table(resource_type)] = applied.table_version or 0
+        cached_frames = [classified, *cached] if files else []
+        if files or rejected:
             with run.stage("quarantine"):
-                quarantined = quarantined.unionByName(_quarantine_rows(unresolved.withColumns({
-                    _REASON: F.lit(QuarantineReason.UNRESOLVED_DELETE.value),
-                    _DETAIL: F.lit(_DETAILS[QuarantineReason.UNRESOLVED_DELETE])}), run.run_id))
                 result = write_quarantine(spark, QUARANTINE_TABLE, quarantined, config.tables)
                 run.summary.table_versions[QUARANTINE_TABLE] = result.version or 0
-            for frame in [classified, *cached]:
-                frame.unpersist()
+        for frame in cached_frames:
+            frame.unpersist()
         with run.stage("manifest"):
             manifest = _manifest_rows(spark, files, counts, blank_lines)
             if passed_by:
                 manifest = manifest.unionByName(
                     spark.createDataFrame(passed_by, plan.skipped.schema), allowMissingColumns=True)
+            if rejected:
+                manifest = manifest.unionByName(rejected_manifest_rows(plan.rejected), allowMissingColumns=True)
             record_files(spark, JOB, run.run_id, manifest, config.tables)
         totals = {name: sum(getattr(counts, name).values())
                   for name in ("records_in", "loaded", "duplicates", "quarantined")}
-        run.summary.add(files=len(files), files_skipped=len(passed_by), **totals,
+        run.summary.add(files=len(files), files_skipped=len(passed_by), files_rejected=len(rejected), **totals,
                         blank_lines=sum(blank_lines.values()))
         limit = config.fhir.max_quarantined_fraction
         if totals["records_in"] and totals["quarantined"] / totals["records_in"] > limit:

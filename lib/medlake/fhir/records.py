@@ -5,7 +5,7 @@ DataFrame with exactly :data:`RECORD_COLUMNS` (see :func:`records_schema`), so t
 them alike and a new source is one ``unionByName`` in :func:`medlake.fhir.ingest.run_fhir_ingest`:
 
 ``source_uri`` string
-    The input file's URI, as :func:`medlake.manifest.list_files` lists it.
+    The input file's URI, as :func:`medlake.listing.list_files` lists it.
 ``position`` long
     Where the record sits in the file: the 1-based line number for NDJSON, the 0-based entry
     index for Bundles.
@@ -82,6 +82,19 @@ class NdjsonScan:
     lines: dict[str, int]
 
 
+def _listed_uri(file_path: str) -> str:
+    """Return the listing's URI of a ``_metadata.file_path``, which Spark percent-encodes.
+
+    Examples
+    --------
+    >>> _listed_uri("file:/data/sub%20dir/c%7Bt%7D%20100%25%23x.ndjson")
+    'file:/data/sub dir/c{t} 100%#x.ndjson'
+    """
+    from urllib.parse import unquote
+
+    return unquote(file_path)
+
+
 def _file_order(uris: list[str]) -> dict[str, int]:
     return {uri: index for index, uri in enumerate(sorted(uris))}
 
@@ -108,8 +121,10 @@ def scan_ndjson(spark: SparkSession, files: DataFrame) -> NdjsonScan:
     listed = files.select("uri", "size").collect()
     if not listed:
         return NdjsonScan(spark.createDataFrame([], records_schema()), {}, {})
+    from medlake.listing import reader_path
+
     order = _file_order([row.uri for row in listed])
-    lines = spark.read.text([row.uri for row in listed]).select(
+    lines = spark.read.text([reader_path(row.uri) for row in listed]).select(
         F.col("_metadata.file_path").alias("source_uri"),
         F.col("_metadata.file_block_start").alias("block_start"),
         F.monotonically_increasing_id().alias("row_id"),
@@ -122,20 +137,21 @@ def scan_ndjson(spark: SparkSession, files: DataFrame) -> NdjsonScan:
         .collect()
     )
     offsets, line_counts, blank_counts = [], dict[str, int](), dict[str, int]()
-    for block in sorted(blocks, key=lambda b: (b.source_uri, b.block_start)):
-        before = line_counts.get(block.source_uri, 0)
-        offsets.append((block.source_uri, block.block_start, block.first_row_id - before,
-                        order[block.source_uri] << SOURCE_ORDER_SHIFT))
-        line_counts[block.source_uri] = before + block.lines
-        blank_counts[block.source_uri] = blank_counts.get(block.source_uri, 0) + block.blank
+    for block in sorted(blocks, key=lambda b: (_listed_uri(b.source_uri), b.block_start)):
+        uri = _listed_uri(block.source_uri)
+        before = line_counts.get(uri, 0)
+        offsets.append((block.source_uri, block.block_start, uri, block.first_row_id - before,
+                        order[uri] << SOURCE_ORDER_SHIFT))
+        line_counts[uri] = before + block.lines
+        blank_counts[uri] = blank_counts.get(uri, 0) + block.blank
     offset_df = spark.createDataFrame(
-        offsets, "source_uri string, block_start long, row_id_base long, file_order long")
+        offsets, "source_uri string, block_start long, uri string, row_id_base long, file_order long")
     position = F.col("row_id") - F.col("row_id_base") + 1
     records = (
         lines.where(~F.col("raw_text").rlike(_BLANK))
         .join(F.broadcast(offset_df), ["source_uri", "block_start"])
         .select(
-            "source_uri",
+            F.col("uri").alias("source_uri"),
             position.alias("position"),
             F.lit(PositionKind.LINE.value).alias("position_kind"),
             "raw_text",

@@ -9,6 +9,7 @@ Writes (file names hold ids and UIDs, never names)::
     DIR/dicom/<patient id>/<study>/<series>/<instance>.dcm   --dicom: the roster's studies
     DIR/bad/fhir/bad-records.ndjson              a record for every FHIR quarantine category
     DIR/bad/dicom/...                            --dicom: a file for every DICOM outcome
+    DIR/hostile/{fhir,dicom}/...                 --hostile: awkward names, broken archives, a cycle
     DIR/expected/*.json                          what an ingest must make of the above
 
 Progress and counts go to stderr; the exit code is 0, or 2 for bad arguments.
@@ -26,6 +27,7 @@ from typing import Any
 
 from medlake.synthetic.badrecords import JSON_STRING_LIMIT, write_bad_records
 from medlake.synthetic.broken import write_broken_dicom
+from medlake.synthetic.hostile import write_hostile
 from medlake.synthetic.bundles import iter_transaction_bundles, shared_bundle, version_steps
 from medlake.synthetic.dicom import ImageSize, conflicting_instance_uid, write_dicom
 from medlake.synthetic.fhir import write_ndjson
@@ -47,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gzip", action="store_true", help="write *.ndjson.gz")
     parser.add_argument("--dicom", action="store_true", help="write DICOM studies and the broken-file catalogue")
     parser.add_argument("--bundles", action="store_true", help="write transaction Bundles and the versions scenario")
+    parser.add_argument("--hostile", action="store_true",
+                        help="write hostile inputs for both ingests (medlake.synthetic.hostile)")
     parser.add_argument("--instances-per-series", type=int, default=3, help="CT and MR instances per series")
     parser.add_argument("--frames", type=int, default=4, help="frames of the multi-frame instance")
     parser.add_argument("--rows", type=int, default=64, help="image rows")
@@ -141,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         _write_bundles(args)
     if args.dicom:
         _write_dicom(args, size)
+    if args.hostile:
+        hostile = write_hostile(args.out / "hostile", args.seed)
+        _write_expected(args.out, "hostile.json", hostile)
+        _say(f"wrote {sum(len(files) for files in hostile.values())} hostile inputs")
     return 0
 
 
