@@ -378,10 +378,8 @@ def _load_type(
             version = _merge_typed(spark, loadable, resource_type, run.run_id, config,
                                    max_string_length=max_string_length)
     rejected = None
-    if any(row[2] for row in verdicts):
-        with run.stage(f"{resource_type} rejected"):
-            rejected = _quarantine_rows(checked.where(F.col(_REASON).isNotNull()), run.run_id).cache()
-            rejected.count()
+    if any(row[2] for row in verdicts):  # cached by _load_typed
+        rejected = _quarantine_rows(checked.where(F.col(_REASON).isNotNull()), run.run_id)
     return _TypeResult(resource_type, verdicts, version, rejected)
 
 
@@ -431,7 +429,9 @@ def _load_typed(
         if result.version is not None:
             versions[typed_table(result.resource_type)] = result.version
         if result.rejected is not None:
-            rejected.append(result.rejected)
+            with run.stage(f"{result.resource_type} rejected"):
+                rejected.append(result.rejected.cache())
+                rejected[-1].count()
     quarantined = with_nesting_reason(_quarantine_rows(classified.where(F.col(_REASON).isNotNull()), run.run_id))
     for bad in rejected:
         quarantined = quarantined.unionByName(bad)
