@@ -14,6 +14,7 @@ from .conftest import Synthetic
 
 @pytest.mark.slow
 def test_job_exits_0_and_prints_the_summary(tmp_path: Path, synthetic: Synthetic) -> None:
+    """One ./spark-submit.sh process (a cold JVM, a new metastore, every table created): about 50 s."""
     result = run_submit("jobs/dicom_ingest.py", "--input", str(synthetic.dicom), "--input", str(synthetic.catalogue),
                         home=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

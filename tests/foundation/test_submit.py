@@ -11,6 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_catalog_persists_across_processes_and_runs_are_ledgered(tmp_path: Path) -> None:
+    """Two ./spark-submit.sh processes on one MEDLAKE_HOME: about 30 s, each a JVM start."""
     created = run_submit("jobs/sql.py", "CREATE TABLE ops.persisted USING DELTA AS SELECT 1 AS x", home=tmp_path)
     assert created.returncode == 0, created.stderr
     query = ("SELECT (SELECT max(x) FROM ops.persisted) AS x, "
