@@ -26,7 +26,8 @@ echo "medlake: mypy" >&2
 end_phase mypy
 echo "medlake: pytest" >&2
 # One worker: two (pytest-xdist, a Spark session each) measured 18 % slower on 2 cores.
-"$MEDLAKE_PY" -m pytest --doctest-modules --durations=25 lib/medlake tests "$@"
+# Per-test times also go to build/pytest-junit.xml.
+"$MEDLAKE_PY" -m pytest --doctest-modules --durations=25 --junitxml=build/pytest-junit.xml lib/medlake tests "$@"
 end_phase pytest
 if [ $# -eq 0 ]; then
   echo "medlake: benchmarks at tiny size, in one process" >&2

@@ -18,7 +18,7 @@ BUNDLED = (
     "SC_rgb_jpeg_dcmtk.dcm", "JPEG-lossy.dcm",
 )
 #: Files derived from MR_small.dcm (each with its own SOP Instance UID).
-DERIVED = ("float.dcm", "video.dcm", "changed.dcm", "missing.dcm")
+DERIVED = ("float.dcm", "video.dcm", "changed.dcm", "missing.dcm", "huge.dcm")
 
 #: file, action of every frame, reason, frames, verification, stored transfer syntax, stored PI
 FRAME_OUTCOMES = [
@@ -38,6 +38,7 @@ QUARANTINED = [
     ("JPEG-lossy.dcm", "pixel_decode_failed", 1, "frame"),
     ("changed.dcm", "source_changed", 0, "file"),
     ("missing.dcm", "source_changed", 0, "file"),
+    ("huge.dcm", "invalid_pixel_attributes", 0, "file"),  # declares far more pixels than it holds
 ]
 
 
@@ -58,6 +59,9 @@ def _derive(name: str, target: Path) -> None:
     elif name == "video.dcm":
         ds.file_meta.TransferSyntaxUID = MPEG4HP41
         ds.PixelData = encapsulate([b"\x00\x00\x01\xb3 not a real stream"])
+    elif name == "huge.dcm":  # 1 000 frames of 65 535 x 65 535 declared, 512 bytes held: refused when planned
+        ds.NumberOfFrames, ds.Rows, ds.Columns = 1000, 65535, 65535
+        ds.PixelData = bytes(512)
     ds.save_as(target, enforce_file_format=True)
 
 

@@ -70,8 +70,8 @@ def test_quarantined_files(spark: Any, lake: dict[str, Any], name: str, reason: 
 
 def test_summary_counts(lake: dict[str, Any]) -> None:
     counts = lake["first"].counts
-    assert counts["instances"] == 11
-    assert (counts["transcoded"], counts["kept"], counts["passed_through"], counts["quarantined"]) == (19, 2, 2, 3)
+    assert counts["instances"] == 12
+    assert (counts["transcoded"], counts["kept"], counts["passed_through"], counts["quarantined"]) == (19, 2, 2, 4)
     assert counts["work_units"] == 1 + 2 + 5 + 1 + 1 + 1 + 1 + 4  # rtdose in 5 units of 3 frames
     assert counts["stored_bytes"] < counts["raw_bytes"]
     assert counts["files_written"] == 4

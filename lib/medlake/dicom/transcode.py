@@ -113,6 +113,8 @@ class PendingInstance:
     columns: int | None = None
     samples_per_pixel: int | None = None
     bits_allocated: int | None = None
+    pixel_data_length: int | None = None
+    pixel_data_encapsulated: bool | None = None
 
     @property
     def frames(self) -> int:
@@ -124,6 +126,26 @@ class PendingInstance:
         """Return the decoded size of one frame (at least 1, so every frame weighs something)."""
         sample_bytes = max(1, math.ceil((self.bits_allocated or 8) / 8))
         return max(1, (self.rows or 0) * (self.columns or 0) * (self.samples_per_pixel or 1) * sample_bytes)
+
+    def missing_pixel_bytes(self) -> int:
+        """Return how many bytes native Pixel Data lacks for the frames the header declares (0: none).
+
+        Counted at the least the header allows (1-bit pixels packed, three samples possibly 4:2:2
+        subsampled), so a valid file never lacks any; encapsulated pixel data is not judged here.
+
+        Examples
+        --------
+        >>> bomb = PendingInstance("1.2", "1", "1.1", "file:/a.dcm", "0" * 64, number_of_frames=1000,
+        ...                        rows=65535, columns=65535, samples_per_pixel=1, bits_allocated=16,
+        ...                        pixel_data_length=512, pixel_data_encapsulated=False)
+        >>> bomb.missing_pixel_bytes()
+        8589672449488
+        """
+        if self.pixel_data_encapsulated or self.pixel_data_length is None:
+            return 0
+        samples = 2 if self.samples_per_pixel == 3 else (self.samples_per_pixel or 1)
+        bits = self.frames * (self.rows or 0) * (self.columns or 0) * samples * (self.bits_allocated or 0)
+        return max(0, -(-bits // 8) - self.pixel_data_length)
 
 
 @dataclass(frozen=True)
@@ -460,7 +482,7 @@ def _pending_instances(spark: "SparkSession", image_sets: "DataFrame | None") ->
         .where("has_pixel_data AND sop_instance_uid IS NOT NULL AND content_sha256 IS NOT NULL")
         .select("sop_instance_uid", "study_instance_uid", "series_instance_uid", "source_uri",
                 F.col("content_sha256").alias("content_hash"), "number_of_frames", "rows", "columns",
-                "samples_per_pixel", "bits_allocated")
+                "samples_per_pixel", "bits_allocated", "pixel_data_length", "pixel_data_encapsulated")
     )
     done = spark.table(FRAME_TABLE).select(
         "sop_instance_uid", F.col("source_content_hash").alias("content_hash")).distinct()
@@ -592,6 +614,19 @@ def _output_exists(output_dir: str, study_uid: str, series_uid: str, sop_uid: st
         return False
 
 
+def _short_pixel_rows(spark: "SparkSession", short: Sequence[PendingInstance], run_id: str) -> "DataFrame":
+    """Quarantine rows of instances whose native Pixel Data is shorter than their header declares."""
+    from pyspark.sql import functions as F
+
+    rows = [(i.source_uri, 0, str(PositionKind.FILE), str(QuarantineReason.INVALID_PIXEL_ATTRIBUTES),
+             f"Unable to transcode as (7FE0,0010) 'Pixel Data' holds {i.pixel_data_length} bytes, "
+             f"{i.missing_pixel_bytes()} fewer than {i.frames} frames of (0028,0010) 'Rows' x (0028,0011) "
+             "'Columns' need", None, i.content_hash, run_id) for i in short]
+    return spark.createDataFrame(rows, "source_uri string, position long, position_kind string, reason string, "
+                                       "detail string, raw_text string, content_hash string, run_id string") \
+        .withColumn("quarantined_at", F.current_timestamp())
+
+
 def _new_quarantine_rows(spark: "SparkSession", rows: "DataFrame") -> "DataFrame":
     """Drop rows ``dicom.quarantine`` already holds unchanged, so a rerun does not even commit a no-op MERGE."""
     from pyspark.sql import functions as F
@@ -641,13 +676,22 @@ def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
             ensure_frame_table(spark, config.tables)
             image_sets = _image_sets(spark)
             pending = _pending_instances(spark, image_sets)
-            units = plan_work_units(pending, config.dicom.max_task_pixel_bytes)
+            short = [instance for instance in pending if instance.missing_pixel_bytes()]
+            units = plan_work_units([i for i in pending if not i.missing_pixel_bytes()],
+                                    config.dicom.max_task_pixel_bytes)
             tasks = task_count(units, config.dicom.max_task_pixel_bytes, spark.sparkContext.defaultParallelism)
             logged.update(instances=len(pending), work_units=len(units), tasks=tasks,
                           pixel_bytes=sum(unit.pixel_bytes for unit in units))
         run.summary.add(instances=len(pending), work_units=len(units), tasks=tasks)
         overall = {"frames": 0, "transcoded": 0, "kept": 0, "passed_through": 0, "failures": 0,
                    "raw_bytes": 0, "stored_bytes": 0}
+        if short:
+            with run.stage("short pixel data"):
+                result = write_quarantine(spark, QUARANTINE_TABLE,
+                                          _new_quarantine_rows(spark, _short_pixel_rows(spark, short, run.run_id)),
+                                          config.tables)
+                run.summary.table_versions[QUARANTINE_TABLE] = result.version or 0
+                run.summary.add(quarantined=len(short))
         if units:
             with run.stage("transcode"):
                 results = _transcode(spark, config, units, run.run_id)

@@ -1,5 +1,9 @@
 """jobs/fhir_ingest.py as a scheduler runs it: a run killed midway and its rerun, and a second ingest
-started while one runs."""
+started while one runs.
+
+The clean run to compare with loads into the test session's lake, so this module runs after
+``test_ingest.py``, whose rebuild test counts the Patient quarantine rows of that lake.
+"""
 
 from __future__ import annotations
 
