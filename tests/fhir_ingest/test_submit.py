@@ -1,8 +1,5 @@
 """jobs/fhir_ingest.py as a scheduler runs it: a run killed midway and its rerun, and a second ingest
 started while one runs.
-
-The clean run to compare with loads into the test session's lake, so this module runs after
-``test_ingest.py``, whose rebuild test counts the Patient quarantine rows of that lake.
 """
 
 from __future__ import annotations
@@ -16,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyspark.sql import functions as F
 
-from medlake.fhir.ingest import run_fhir_ingest
 from medlake.synthetic.__main__ import main as generate
 from tests.conftest import ROOT, run_submit
 
@@ -52,25 +47,24 @@ def _wait_for(lines: "queue.Queue[str]", text: str, timeout: float = 600) -> Non
             return
 
 
-def _tables(spark: Any, names: list[str], home: Path | None, data: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """The fhir tables under ``home`` (read by path; ``None``: the test session's), their rows of ``data``."""
+def _tables(spark: Any, home: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every fhir table of the lake under ``home`` but the tombstones, read by path: its content, sorted."""
     tables = {}
-    for name in names:
-        columns = _CONTENT.get(name, _TYPED_CONTENT)
-        table = (spark.read.format("delta").load(str(home / "warehouse" / "fhir.db" / name)) if home
-                 else spark.table(f"fhir.{name}"))
-        rows = table.select(*columns).where(F.col(columns[0 if name in _CONTENT else 2]).startswith(f"file:{data}/"))
-        tables[name] = sorted(tuple(row) for row in rows.collect())
+    for directory in sorted((home / "warehouse" / "fhir.db").iterdir()):
+        if directory.name != "tombstone":
+            columns = _CONTENT.get(directory.name, _TYPED_CONTENT)
+            rows = spark.read.format("delta").load(str(directory)).select(*columns).collect()
+            tables[directory.name] = sorted(tuple(row) for row in rows)
     return tables
 
 
 @pytest.mark.slow
 def test_killed_run_reruns_to_a_clean_runs_tables_and_a_second_ingest_fails_at_once(
-        spark: Any, config: Any, tmp_path: Path) -> None:
-    """Three ./spark-submit.sh processes, about 2 minutes: an ingest killed (``kill -9`` of its process
-    group) once ``fhir.raw`` is written, a second ingest of that lake started meanwhile, and the rerun
-    after the kill (its summary line and stage table), compared with a clean in-process run of the same
-    files. A crash and a held metastore only exist across processes."""
+        spark: Any, tmp_path: Path) -> None:
+    """Four ./spark-submit.sh processes, about 3 minutes: an ingest killed (``kill -9`` of its process
+    group) once ``fhir.raw`` is written, a second ingest of that lake started meanwhile, the rerun after
+    the kill (its summary line and stage table), and a clean run into a lake of its own to compare with.
+    A crash and a held metastore only exist across processes."""
     assert generate(["--out", str(tmp_path / "data"), "--patients", "1", "--seed", "3"]) == 0
     data = tmp_path / "data"  # its expected/*.json files are the generator's notes, not FHIR
     inputs = ["--input", str(data / "fhir"), "--input", str(data / "bad" / "fhir")]
@@ -89,10 +83,9 @@ def test_killed_run_reruns_to_a_clean_runs_tables_and_a_second_ingest_fails_at_o
     line = rerun.stdout.strip().splitlines()[-1]
     assert line.startswith("medlake fhir_ingest succeeded") and "quarantined=9" in line
     assert "stage " in rerun.stderr and "Patient write" in rerun.stderr
-    reference = run_fhir_ingest(spark, config, [str(data / "fhir"), str(data / "bad" / "fhir")])
-    assert line.split(": ", 1)[1] == reference.one_line().split(": ", 1)[1]
-    written = sorted(d.name for d in (home / "warehouse" / "fhir.db").iterdir() if d.name != "tombstone")
-    typed = {f"fhir.{name}" for name in written} - {"fhir.raw", "fhir.quarantine"}
-    assert typed == {table for table in reference.table_versions if table not in ("fhir.raw", "fhir.quarantine")}
-    after_crash, clean = _tables(spark, written, home, data), _tables(spark, written, None, data)
-    assert clean["patient"] and after_crash == clean
+    reference = run_submit("jobs/fhir_ingest.py", *inputs, home=tmp_path / "clean")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    assert line.split(": ", 1)[1] == reference.stdout.strip().splitlines()[-1].split(": ", 1)[1]
+    after_crash, clean = _tables(spark, home), _tables(spark, tmp_path / "clean")
+    assert set(after_crash) == set(clean) and clean["patient"]
+    assert after_crash == clean
