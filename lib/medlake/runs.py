@@ -88,7 +88,10 @@ class Run:
     tables: TableConfig
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     _clock: float = field(default_factory=time.monotonic)
-    _stages: Stages | None = None
+    _stages: Stages = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._stages = Stages(self.spark, label=f"{self.summary.job} {self.run_id[:8]}")
 
     @property
     def run_id(self) -> str:
@@ -98,8 +101,6 @@ class Run:
     def stage(self, name: str, **counts: int) -> AbstractContextManager[dict[str, int]]:
         """Time a block as the stage ``name`` (wall seconds, Spark jobs); counts put into the
         yielded dict are logged with it (counts only, never values)."""
-        if self._stages is None:
-            self._stages = Stages(self.spark, label=f"{self.summary.job} {self.run_id[:8]}")
         return self._stages.timed(name, **counts)
 
     def __enter__(self) -> "Run":
@@ -124,7 +125,7 @@ class Run:
         self.summary.message = message
         with self.stage("ledger"):
             self._append_ledger_row(status, message)
-        self.summary.stages = dict(self._stages.times) if self._stages else {}
+        self.summary.stages = dict(self._stages.times)
         self.summary.wall_seconds = time.monotonic() - self._clock
         return self.summary
 
@@ -136,7 +137,7 @@ class Run:
             self.run_id, self.summary.job, self.started_at, ended, status,
             dict(self.summary.counts), dict(self.summary.table_versions), message or None,
             int((ended - self.started_at).total_seconds()),
-            {name: round(stage.seconds, 3) for name, stage in (self._stages.times if self._stages else {}).items()},
+            {name: round(stage.seconds, 3) for name, stage in self._stages.times.items()},
         )
         # mergeSchema: ledgers written before stage_seconds existed gain the column.
         (self.spark.createDataFrame([row], _runs_schema()).write.format("delta").mode("append")

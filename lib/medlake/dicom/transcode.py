@@ -55,7 +55,9 @@ from medlake.dicom.htj2k import FrameStatus, transcode_frames
 from medlake.dicom.ingest import update_studies
 from medlake.dicom.pixels import PixelAction
 from medlake.dicom.writer import OffsetTable, save_htj2k_dicom, write_htj2k_dicom
-from medlake.quarantine import PositionKind, QuarantineReason, quarantine_schema, write_quarantine
+from medlake.quarantine import (
+    PositionKind, QuarantineReason, file_quarantine_rows, quarantine_schema, write_quarantine,
+)
 from medlake.session import session_conf
 from medlake.runs import RunSummary, start_run
 
@@ -616,15 +618,12 @@ def _output_exists(output_dir: str, study_uid: str, series_uid: str, sop_uid: st
 
 def _short_pixel_rows(spark: "SparkSession", short: Sequence[PendingInstance], run_id: str) -> "DataFrame":
     """Quarantine rows of instances whose native Pixel Data is shorter than their header declares."""
-    from pyspark.sql import functions as F
-
-    rows = [(i.source_uri, 0, str(PositionKind.FILE), str(QuarantineReason.INVALID_PIXEL_ATTRIBUTES),
-             f"Unable to transcode as (7FE0,0010) 'Pixel Data' holds {i.pixel_data_length} bytes, "
-             f"{i.missing_pixel_bytes()} fewer than {i.frames} frames of (0028,0010) 'Rows' x (0028,0011) "
-             "'Columns' need", None, i.content_hash, run_id) for i in short]
-    return spark.createDataFrame(rows, "source_uri string, position long, position_kind string, reason string, "
-                                       "detail string, raw_text string, content_hash string, run_id string") \
-        .withColumn("quarantined_at", F.current_timestamp())
+    rejected = [(i.source_uri, str(QuarantineReason.INVALID_PIXEL_ATTRIBUTES),
+                 f"Unable to transcode as (7FE0,0010) 'Pixel Data' holds {i.pixel_data_length} bytes, "
+                 f"{i.missing_pixel_bytes()} fewer than {i.frames} frames of (0028,0010) 'Rows' x (0028,0011) "
+                 "'Columns' need", i.content_hash) for i in short]
+    return file_quarantine_rows(
+        spark.createDataFrame(rejected, "uri string, reason string, detail string, content_hash string"), run_id)
 
 
 def _new_quarantine_rows(spark: "SparkSession", rows: "DataFrame") -> "DataFrame":

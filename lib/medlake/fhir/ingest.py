@@ -311,17 +311,16 @@ def _merge_typed(
         create_typed_table(spark, resource_type, config.tables)
         _with_lineage(loadable, run_id).write.format("delta").mode("append").saveAsTable(table)
         return table_version(spark, table)
-    resource_id = f"{RESOURCE_COLUMN}.id"
     known = spark.table(table).select(F.col("id").alias("_known_id"))
-    matched = loadable.join(known, loadable[resource_id] == known["_known_id"], "left") \
-        .groupBy(F.col("_known_id").isNotNull()).count().collect()
+    same_id = loadable[f"{RESOURCE_COLUMN}.id"] == known["_known_id"]
+    matched = loadable.join(known, same_id, "left").groupBy(F.col("_known_id").isNotNull()).count().collect()
     new_ids, known_ids = (sum(row[1] for row in matched if bool(row[0]) is flag) for flag in (False, True))
     if new_ids:
-        fresh = loadable.join(known, loadable[resource_id] == known["_known_id"], "left_anti")
-        _with_lineage(fresh, run_id).write.format("delta").mode("append").saveAsTable(table)
+        _with_lineage(loadable.join(known, same_id, "left_anti"), run_id) \
+            .write.format("delta").mode("append").saveAsTable(table)
     if not known_ids:
         return table_version(spark, table)
-    existing = loadable.join(known, loadable[resource_id] == known["_known_id"], "left_semi")
+    existing = loadable.join(known, same_id, "left_semi")
     full_width = parse_resources(existing.drop(RESOURCE_COLUMN, PARSE_ERROR_COLUMN), resource_type,
                                  PARSE_TEXT_COLUMN, max_string_length=max_string_length)
     result = merge_into(spark, table, _with_lineage(full_width, run_id), ["id"],
