@@ -107,5 +107,5 @@ def run_job(
         spark.stop()
     print(summary.one_line(), file=sys.stdout if summary_stream == "stdout" else sys.stderr)
     sys.stdout.flush()
-    print(summary.stage_table(), file=sys.stderr)
+    sys.stderr.write(summary.stage_table() + "\n")  # one write: lines of the JVM's stderr do not split it
     return EXIT_OK if summary.status == "succeeded" else EXIT_FAILED
