@@ -19,7 +19,8 @@ from medlake.quarantine import QuarantineReason
 if TYPE_CHECKING:
     from pyspark.sql import Column
 
-__all__ = ["GZIP_SUFFIX", "MAX_EXPANSION_RATIO", "MAX_EXPANDED_BYTES", "archive_problem_column", "gzip_problem"]
+__all__ = ["GZIP_SUFFIX", "MAX_EXPANSION_RATIO", "MAX_EXPANDED_BYTES", "archive_problem_column", "deflate_exceeds",
+           "gzip_problem"]
 
 GZIP_SUFFIX = ".gz"
 #: Largest text a ``.gz`` input may expand to (Spark's readers and the record limits apply to it).
@@ -73,6 +74,31 @@ def gzip_problem(content: bytes, *, max_bytes: int = MAX_EXPANDED_BYTES,
         return (QuarantineReason.CORRUPT_ARCHIVE.value,
                 f"Unable to read the archive as it is not valid gzip data ({error})")
     return None
+
+
+def deflate_exceeds(content: bytes, limit: int) -> bool:
+    """Return whether a raw deflate stream (DICOM's Deflated Explicit VR Little Endian) inflates beyond
+    ``limit`` bytes, inflating at most ``limit`` + 1 MiB of it. A broken stream is not judged here.
+
+    Examples
+    --------
+    >>> import zlib
+    >>> packer = zlib.compressobj(wbits=-15)
+    >>> bomb = packer.compress(bytes(5_000_000)) + packer.flush()
+    >>> deflate_exceeds(bomb, 1_000_000), deflate_exceeds(bomb, 10_000_000)
+    (True, False)
+    """
+    stream = zlib.decompressobj(wbits=-15)
+    expanded, data = 0, content
+    try:
+        while data and not stream.eof:
+            expanded += len(stream.decompress(data, _CHUNK))
+            if expanded > limit:
+                return True
+            data = stream.unconsumed_tail
+    except zlib.error:
+        return False
+    return False
 
 
 def _gzip_problems(contents: pd.Series) -> pd.DataFrame:

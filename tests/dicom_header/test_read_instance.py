@@ -270,3 +270,18 @@ def test_pydicom_settings_are_restored() -> None:
     finally:
         pydicom.config.settings.reading_validation_mode = pydicom.config.WARN
     assert DATA_ROOT.is_dir()
+
+
+def test_a_deflated_data_set_that_inflates_beyond_max_file_bytes_is_not_inflated() -> None:
+    """pydicom inflates a deflated data set whole, so a deflate bomb is refused before it reads it."""
+    from pydicom.data import get_testdata_file
+
+    from medlake.dicom.header import HeaderOptions, read_instance
+
+    path = get_testdata_file("image_dfl.dcm", download=False)
+    assert path is not None
+    with open(path, "rb") as handle:
+        data = handle.read()
+    assert read_instance(data, "file:/image_dfl.dcm", HeaderOptions()).outcome == "loaded"
+    bombed = read_instance(data, "file:/image_dfl.dcm", HeaderOptions(max_file_bytes=len(data)))
+    assert (bombed.outcome, bombed.reason) == ("quarantined", "archive_too_large")

@@ -42,6 +42,7 @@ from pydicom.filereader import read_dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import DeflatedExplicitVRLittleEndian, MediaStorageDirectoryStorage
 
+from medlake.archives import deflate_exceeds
 from medlake.config import DicomConfig
 from medlake.dicom.charset import REPLACEMENT_CHARACTER, is_charset_error, split_person_name
 from medlake.dicom.classify import (
@@ -292,11 +293,16 @@ def _read(data: bytes, source_uri: str, options: HeaderOptions,
                         "Unable to read the file as DICOM as it has neither the 'DICM' prefix nor a data "
                         "set at its start")
     if prefixed:
-        meta = _read_file_meta(data)
+        meta, body_offset = _read_file_meta(data)
         if meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
             return {"outcome": FileOutcome.DICOMDIR, "sop_class_uid": MediaStorageDirectoryStorage,
                     "sop_instance_uid": _text(meta, "MediaStorageSOPInstanceUID"),
                     "transfer_syntax_uid": _text(meta, "TransferSyntaxUID")}
+        if (meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+                and deflate_exceeds(data[body_offset:], options.max_file_bytes)):  # pydicom inflates it whole
+            raise Rejection(QuarantineReason.ARCHIVE_TOO_LARGE,
+                            f"Unable to read the deflated data set as it inflates beyond max_file_bytes "
+                            f"({options.max_file_bytes} bytes)")
     dataset = dcmread(BytesIO(data), force=not prefixed, defer_size=options.bulk_data_threshold)
     if any(str(w.message).startswith(_TRUNCATION_WARNING) for w in caught):
         raise Rejection(QuarantineReason.TRUNCATED,
@@ -352,8 +358,9 @@ def _reject_unparsed_tail(dataset: Dataset, stream: BinaryIO, stream_size: int) 
                         "Unable to parse the data set as the file ends inside an element header")
 
 
-def _read_file_meta(data: bytes) -> FileMetaDataset:
-    """Read and check the File Meta Information (Explicit VR Little Endian, PS3.10 7.1)."""
+def _read_file_meta(data: bytes) -> tuple[FileMetaDataset, int]:
+    """Read and check the File Meta Information (Explicit VR Little Endian, PS3.10 7.1); return it and
+    the offset of the data set after it."""
     stream = BytesIO(data)
     stream.seek(_PART10_HEADER)
     try:
@@ -374,7 +381,7 @@ def _read_file_meta(data: bytes) -> FileMetaDataset:
         raise Rejection(QuarantineReason.UNREADABLE_FILE_META,
                         "Unable to read the file meta information as (0002,0010) 'Transfer Syntax UID' "
                         "is missing")
-    return meta
+    return meta, stream.tell()
 
 
 def _locate_pixel_data(dataset: Dataset, stream: BinaryIO, stream_size: int) -> dict[int, dict[str, Any]]:
