@@ -25,7 +25,7 @@ from medlake.quarantine import QuarantineReason
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["LISTING_SCHEMA", "ListedFile", "list_files", "local_uri", "reader_path", "walk_local"]
+__all__ = ["LISTING_SCHEMA", "ListedFile", "list_files", "listing_frame", "local_uri", "reader_path", "walk_local"]
 
 #: Columns of a listing: a file, or a path that could not be listed with its reason and detail.
 LISTING_SCHEMA = ("uri string, size long, modification_time timestamp, problem string, "
@@ -162,8 +162,8 @@ def _walk_hadoop(spark: "SparkSession", uri: str) -> Iterator[ListedFile]:
                          datetime.fromtimestamp(status.getModificationTime() / 1000, tz=UTC))
 
 
-def list_files(spark: "SparkSession", paths: Sequence[str], name_pattern: str | None = None) -> "DataFrame":
-    """List files under ``paths`` (recursively) without reading them.
+def list_files(spark: "SparkSession", paths: Sequence[str], name_pattern: str | None = None) -> list[ListedFile]:
+    """List files under ``paths`` (recursively) without reading them, on the driver (no Spark job).
 
     Parameters
     ----------
@@ -177,9 +177,9 @@ def list_files(spark: "SparkSession", paths: Sequence[str], name_pattern: str | 
 
     Returns
     -------
-    Columns of :data:`LISTING_SCHEMA`: ``uri``, ``size``, ``modification_time``, and ``problem``
-    (a :class:`~medlake.quarantine.QuarantineReason` value) with ``problem_detail`` for paths that
-    cannot be read.
+    One :class:`ListedFile` per path, with ``problem`` (a
+    :class:`~medlake.quarantine.QuarantineReason` value) and ``problem_detail`` for paths that
+    cannot be read; :func:`listing_frame` makes a DataFrame of them.
 
     Raises
     ------
@@ -200,7 +200,10 @@ def list_files(spark: "SparkSession", paths: Sequence[str], name_pattern: str | 
     if name_pattern:
         matches = re.compile(name_pattern).search
         listed = [f for f in listed if f.problem or matches(f.uri.rsplit("/", 1)[-1])]
-    unique = {f.uri: f for f in listed}  # an input given twice, or inside another, is listed once
+    return list({f.uri: f for f in listed}.values())  # an input given twice, or inside another, is listed once
+
+
+def listing_frame(spark: "SparkSession", listed: Sequence[ListedFile]) -> "DataFrame":
+    """Return ``listed`` as a DataFrame of :data:`LISTING_SCHEMA`."""
     return spark.createDataFrame(
-        [(f.uri, f.size, f.modification_time, f.problem, f.problem_detail) for f in unique.values()],
-        LISTING_SCHEMA)
+        [(f.uri, f.size, f.modification_time, f.problem, f.problem_detail) for f in listed], LISTING_SCHEMA)

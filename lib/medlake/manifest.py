@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 from medlake.config import TableConfig
 from medlake.tables import OPS_FILES, create_table
@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["FileOutcome", "FilePlan", "files_schema", "plan_files", "read_contents", "record_files",
-           "rejected_manifest_rows"]
+    from medlake.listing import ListedFile
+
+__all__ = ["FileOutcome", "FilePlan", "PassedFile", "PlannedFile", "files_schema", "plan_files", "read_contents",
+           "record_files", "rejected_manifest_rows"]
 
 _LISTING_SCHEMA = "uri string, size long, modification_time timestamp"
 _PLANNED_SCHEMA = f"{_LISTING_SCHEMA}, content_hash string"
@@ -86,37 +88,74 @@ _ALREADY_LOADED = "already loaded with the same content"
 _COUNT_COLUMNS = ("records_in", "loaded", "duplicates", "quarantined")
 
 
+class PlannedFile(NamedTuple):
+    """A file to process: listed, read once for its SHA-256."""
+
+    uri: str
+    size: int
+    modification_time: datetime
+    content_hash: str
+
+
+class PassedFile(NamedTuple):
+    """A file not processed this run (skipped, too large, rejected) with its outcome."""
+
+    uri: str
+    size: int
+    modification_time: datetime
+    content_hash: str | None
+    outcome: str
+    detail: str | None
+    reason: str | None = None  # a QuarantineReason value, for rejected files
+
+
 @dataclass(frozen=True)
 class FilePlan:
-    """Which listed files to process and which to record as skipped or too large."""
+    """Which listed files to process and which to record as skipped, too large or rejected.
 
-    to_process: "DataFrame"  # uri, size, modification_time, content_hash
-    skipped: "DataFrame"  # uri, size, modification_time, content_hash, outcome, detail
-    too_large: "DataFrame"  # same columns as skipped
-    rejected: "DataFrame"  # same columns as skipped, and reason (a QuarantineReason value)
+    The plan is decided on the driver and kept there: the methods make DataFrames of it for the
+    stages that read or write them.
+    """
+
+    to_process: list[PlannedFile]
+    skipped: list[PassedFile]
+    too_large: list[PassedFile]
+    rejected: list[PassedFile]  # reason set: the listing's problems and what ``inspect`` found
+
+    def to_process_frame(self, spark: "SparkSession") -> "DataFrame":
+        """Return ``uri, size, modification_time, content_hash`` of the files to process."""
+        return spark.createDataFrame(self.to_process, _PLANNED_SCHEMA)
+
+    def passed_by_frame(self, spark: "SparkSession") -> "DataFrame":
+        """Return the skipped and too large files with ``outcome`` and ``detail``."""
+        return spark.createDataFrame([row[:-1] for row in self.skipped + self.too_large], _PASSED_BY_SCHEMA)
+
+    def rejected_frame(self, spark: "SparkSession") -> "DataFrame":
+        """Return the rejected files with ``outcome``, ``detail`` and ``reason``."""
+        return spark.createDataFrame(self.rejected, f"{_PASSED_BY_SCHEMA}, reason string")
 
 
-def _prior_files(spark: "SparkSession", job: str, settings: TableConfig) -> "DataFrame":
+def _prior_files(spark: "SparkSession", job: str, settings: TableConfig) -> list[tuple[Any, ...]]:
+    """Return ``uri, size, modification_time, content_hash`` of the files ``job`` processed before."""
     from pyspark.sql import functions as F
 
     create_table(spark, OPS_FILES, files_schema(), settings=settings,
                  comment="One row per input file, job and run: the file manifest")
-    return (
-        spark.table(OPS_FILES)
-        .where((F.col("job") == job) & F.col("outcome").isin([str(o) for o in _PROCESSED]))
-        .select("uri", "size", "modification_time", "content_hash")
-        .dropDuplicates(["uri", "size", "modification_time", "content_hash"])
-    )
+    rows = (spark.table(OPS_FILES)
+            .where((F.col("job") == job) & F.col("outcome").isin([str(o) for o in _PROCESSED]))
+            .select("uri", "size", "modification_time", "content_hash").collect())
+    return list({tuple(row) for row in rows})
 
 
 def plan_files(
-    spark: "SparkSession", job: str, listing: "DataFrame", *, max_bytes: int, settings: TableConfig,
+    spark: "SparkSession", job: str, listing: Sequence["ListedFile"], *, max_bytes: int, settings: TableConfig,
     inspect: Callable[["Column", "Column"], "Column"] | None = None,
 ) -> FilePlan:
     """Split a listing into files to process, already loaded, too large to read, or rejected.
 
     Decided on the driver from one read of ``ops.files`` and, for new or changed files, one read
-    of their bytes (the SHA-256, and ``inspect`` when given).
+    of their bytes (the SHA-256, and ``inspect`` when given): a run whose files are all unchanged
+    reads no file.
 
     Parameters
     ----------
@@ -143,11 +182,10 @@ def plan_files(
     """
     from pyspark.sql import functions as F
 
-    rows = listing.collect()
-    listed = [(row.uri, int(row.size), row.modification_time) for row in rows if row.problem is None]
-    rejected: list[tuple[Any, ...]] = [(row.uri, int(row.size), row.modification_time, None, str(FileOutcome.QUARANTINED),
-                 row.problem_detail, row.problem) for row in rows if row.problem is not None]
-    prior = [tuple(row) for row in _prior_files(spark, job, settings).collect()] if listed else []
+    listed = [(f.uri, int(f.size), f.modification_time) for f in listing if f.problem is None]
+    rejected = [PassedFile(f.uri, int(f.size), f.modification_time, None, str(FileOutcome.QUARANTINED),
+                           f.problem_detail, f.problem) for f in listing if f.problem is not None]
+    prior = _prior_files(spark, job, settings) if listed else []
     seen_stats = {(uri, size, _utc(modified)): content_hash for uri, size, modified, content_hash in prior}
     seen_hashes = {(uri, content_hash) for uri, _, _, content_hash in prior}
     unchanged = [row for row in listed if (row[0], row[1], _utc(row[2])) in seen_stats]
@@ -162,22 +200,19 @@ def plan_files(
             hashes[uri] = content_hash
             if problem is not None:
                 problems[uri] = (problem["reason"], problem["detail"])
-    new = [(*row, hashes[row[0]]) for row in readable if (row[0], hashes[row[0]]) not in seen_hashes]
-    rejected += [(*row, str(FileOutcome.QUARANTINED), problems[row[0]][1], problems[row[0]][0])
-                 for row in new if row[0] in problems]
-    skipped = [(*row, seen_stats[(row[0], row[1], _utc(row[2]))], str(FileOutcome.SKIPPED), _ALREADY_LOADED)
-               for row in unchanged]
-    skipped += [(*row, hashes[row[0]], str(FileOutcome.SKIPPED), _ALREADY_LOADED)
+    new = [PlannedFile(*row, hashes[row[0]]) for row in readable if (row[0], hashes[row[0]]) not in seen_hashes]
+    rejected += [PassedFile(*row, str(FileOutcome.QUARANTINED), problems[row.uri][1], problems[row.uri][0])
+                 for row in new if row.uri in problems]
+    skipped = [PassedFile(*row, seen_stats[(row[0], row[1], _utc(row[2]))], str(FileOutcome.SKIPPED),
+                          _ALREADY_LOADED) for row in unchanged]
+    skipped += [PassedFile(*row, hashes[row[0]], str(FileOutcome.SKIPPED), _ALREADY_LOADED)
                 for row in readable if (row[0], hashes[row[0]]) in seen_hashes]
     too_large_detail = (f"Unable to read the file as it is larger than {max_bytes} bytes; "
                         "raise max_file_bytes or split it")
-    too_large = [(*row, None, str(FileOutcome.TOO_LARGE), too_large_detail) for row in changed if row[1] > max_bytes]
-    return FilePlan(
-        to_process=spark.createDataFrame([row for row in new if row[0] not in problems], _PLANNED_SCHEMA),
-        skipped=spark.createDataFrame(skipped, _PASSED_BY_SCHEMA),
-        too_large=spark.createDataFrame(too_large, _PASSED_BY_SCHEMA),
-        rejected=spark.createDataFrame(rejected, f"{_PASSED_BY_SCHEMA}, reason string"),
-    )
+    too_large = [PassedFile(*row, None, str(FileOutcome.TOO_LARGE), too_large_detail)
+                 for row in changed if row[1] > max_bytes]
+    return FilePlan(to_process=[row for row in new if row.uri not in problems], skipped=skipped,
+                    too_large=too_large, rejected=rejected)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -195,15 +230,11 @@ def rejected_manifest_rows(rejected: "DataFrame") -> "DataFrame":
 
 def record_files(
     spark: "SparkSession", job: str, run_id: str, rows: "DataFrame", settings: TableConfig
-) -> int:
-    """Append one manifest row per file; missing or null counts are 0.
+) -> None:
+    """Append one manifest row per file (one Delta commit); missing or null counts are 0.
 
     ``rows`` has at least ``uri``, ``size``, ``modification_time``, ``content_hash``, ``outcome``;
     optionally ``detail``, ``records_in``, ``loaded``, ``duplicates``, ``quarantined``.
-
-    Returns
-    -------
-    The number of rows recorded.
     """
     from pyspark.sql import functions as F
 
@@ -217,8 +248,5 @@ def record_files(
     }
     filled = rows.withColumns({name: value for name, value in defaults.items() if name not in rows.columns})
     filled = filled.withColumns({name: F.coalesce(name, F.lit(0).cast("long")) for name in _COUNT_COLUMNS})
-    ordered = filled.select(*[F.col(f.name).cast(f.dataType) for f in files_schema().fields]).cache()
-    count = ordered.count()
+    ordered = filled.select(*[F.col(f.name).cast(f.dataType) for f in files_schema().fields])
     ordered.write.format("delta").mode("append").saveAsTable(OPS_FILES)
-    ordered.unpersist()
-    return count

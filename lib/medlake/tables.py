@@ -105,6 +105,8 @@ def create_table(
 
     if "." not in table:
         raise ValueError(f"'table' must be qualified as database.table, got {table!r}")
+    if spark.catalog.tableExists(table):  # one metastore call; Delta's builder would load the table
+        return
     _ensure_database(spark, table)
     builder = (
         DeltaTable.createIfNotExists(spark)
@@ -221,7 +223,8 @@ def merge_into(
     acts = (f"(t.`{keys[0]}` IS NULL AND {insert_condition or 'true'}) "
             f"OR (t.`{keys[0]}` IS NOT NULL AND ({matched_acts}))")
     changes = (deduplicated.alias("s").join(spark.table(table).alias("t"), F.expr(on), "left")
-               .where(acts).select("s.*", F.col(f"t.`{keys[0]}`").isNotNull().alias(_MATCHED)))
+               .where(acts).select("s.*", F.col(f"t.`{keys[0]}`").isNotNull().alias(_MATCHED))
+               .localCheckpoint())
     planned = {bool(row[0]): int(row[1]) for row in changes.groupBy(_MATCHED).count().collect()}
     if not planned:
         return WriteResult(table=table, version=table_version(spark, table))

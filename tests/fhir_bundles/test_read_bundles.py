@@ -18,7 +18,7 @@ from medlake.fhir.references import (
     conditional_reference_types,
     resolve_references,
 )
-from medlake.listing import list_files
+from medlake.listing import list_files, listing_frame
 from medlake.synthetic.roster import roster_patient
 from tests.fhir_bundles.conftest import PATIENTS, SEED
 
@@ -52,7 +52,7 @@ def bundle_dir(generated: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.fixture(scope="module")
 def records(spark: Any, bundle_dir: Path) -> Any:
-    result = read_bundles(spark, list_files(spark, [str(bundle_dir)], r"\.json$")).cache()
+    result = read_bundles(spark, listing_frame(spark, list_files(spark, [str(bundle_dir)], r"\.json$"))).cache()
     yield result
     result.unpersist()
 

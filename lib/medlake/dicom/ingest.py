@@ -39,7 +39,7 @@ from medlake.dicom.tables import (
     study_schema,
 )
 from medlake.listing import list_files
-from medlake.manifest import FileOutcome, plan_files, read_contents, record_files
+from medlake.manifest import FileOutcome, FilePlan, plan_files, read_contents, record_files
 from medlake.quarantine import PositionKind, file_quarantine_rows, write_quarantine
 from medlake.session import session_conf
 from medlake.runs import Run, RunSummary, start_run
@@ -89,7 +89,7 @@ def read_dicom_files(spark: "SparkSession", files: "DataFrame", options: HeaderO
     spark
         The session.
     files
-        Files to read: columns ``uri`` and ``size``, as :func:`medlake.listing.list_files` returns them.
+        Files to read: columns ``uri`` and ``size``, as :func:`medlake.listing.listing_frame` makes them.
     options
         How to read each header.
 
@@ -211,21 +211,19 @@ def _manifest_rows(planned: "DataFrame", outcomes: "DataFrame") -> "DataFrame":
     })
 
 
-def _plan(spark: "SparkSession", config: MedlakeConfig, inputs: Sequence[str]) -> tuple["DataFrame", "DataFrame"]:
-    """Return every listed file with its planned outcome (null: to be parsed), persisted, and the
-    files rejected before parsing (unreadable, a directory cycle)."""
+def _plan(spark: "SparkSession", config: MedlakeConfig, inputs: Sequence[str]) -> tuple["DataFrame", FilePlan]:
+    """Return every listed file with its planned outcome (null: to be parsed), and the plan."""
     from pyspark.sql import functions as F
 
     plan = plan_files(spark, JOB, list_files(spark, inputs), max_bytes=config.dicom.max_file_bytes,
                       settings=config.tables)
-    to_parse = plan.to_process.withColumns({"outcome": F.lit(None).cast("string"),
-                                            "detail": F.lit(None).cast("string")})
+    to_parse = plan.to_process_frame(spark).withColumns({"outcome": F.lit(None).cast("string"),
+                                                         "detail": F.lit(None).cast("string")})
     columns = ["uri", "size", "modification_time", "content_hash", "outcome", "detail"]
-    rejected = plan.rejected.withColumn("detail", F.concat_ws(": ", "reason", "detail"))
-    planned = to_parse.select(*columns).unionByName(plan.skipped.select(*columns)).unionByName(
-        plan.too_large.select(*columns)).unionByName(rejected.select(*columns)).persist()
-    planned.count()
-    return planned, plan.rejected
+    rejected = plan.rejected_frame(spark).withColumn("detail", F.concat_ws(": ", "reason", "detail"))
+    planned = to_parse.select(*columns).unionByName(plan.passed_by_frame(spark).select(*columns)).unionByName(
+        rejected.select(*columns))
+    return planned, plan
 
 
 def update_studies(spark: "SparkSession", config: MedlakeConfig, run: Run, touched: "DataFrame") -> int:
@@ -322,10 +320,11 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
         with run.stage("create tables"):
             create_dicom_tables(spark, config.tables)
         with run.stage("plan") as logged:
-            planned, rejected = _plan(spark, config, inputs)
+            planned, plan = _plan(spark, config, inputs)
             to_parse = planned.where(F.col("outcome").isNull())
-            to_parse_count = to_parse.count()
-            logged.update(files=planned.count(), to_parse=to_parse_count)
+            to_parse_count = len(plan.to_process)
+            logged.update(files=to_parse_count + len(plan.skipped) + len(plan.too_large) + len(plan.rejected),
+                          to_parse=to_parse_count)
         outcomes = spark.createDataFrame([], "source_uri string, outcome string, detail string, content_hash string")
         records, image_sets = None, 0
         if to_parse_count:
@@ -334,7 +333,7 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
                 logged.update(files=records.count())
             outcomes, image_sets = _load(spark, config, run, records)
         with run.stage("quarantine"):
-            quarantine = file_quarantine_rows(rejected, run.run_id)
+            quarantine = file_quarantine_rows(plan.rejected_frame(spark), run.run_id)
             if records is not None:
                 quarantine = quarantine.unionByName(_quarantine_rows(records, run.run_id))
             if not quarantine.isEmpty():
@@ -350,7 +349,7 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
                 ("dicomdir", FileOutcome.DICOMDIR), ("quarantined", FileOutcome.QUARANTINED),
                 ("too_large", FileOutcome.TOO_LARGE), ("skipped", FileOutcome.SKIPPED))})
         run.summary.add(image_sets=image_sets)
-        for frame in (manifest, records, planned):
+        for frame in (manifest, records):
             if frame is not None:
                 frame.unpersist()
         return run.finish()

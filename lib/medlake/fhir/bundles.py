@@ -240,7 +240,7 @@ def read_bundles(spark: SparkSession, files: DataFrame, *, first_file_index: int
     spark
         The session.
     files
-        The files to read (column ``uri``, as :func:`medlake.listing.list_files` lists them).
+        The files to read (column ``uri``, as :func:`medlake.listing.listing_frame` makes them).
     first_file_index
         Index of the first file in the run's input order, so that Bundle files can follow other
         sources' files: the files are ordered by URI from there.
@@ -257,7 +257,7 @@ def read_bundles(spark: SparkSession, files: DataFrame, *, first_file_index: int
 
     Examples
     --------
-    >>> records = read_bundles(spark, list_files(spark, ["bundles/"], r"\\.json$"))  # doctest: +SKIP
+    >>> records = read_bundles(spark, listing_frame(spark, list_files(spark, ["bundles/"], r"\\.json$")))  # doctest: +SKIP
     """
     from pyspark.sql import functions as F
 

@@ -77,7 +77,7 @@ from medlake.fhir.tables import (
 )
 from medlake.archives import archive_problem_column
 from medlake.listing import list_files
-from medlake.manifest import FileOutcome, plan_files, record_files, rejected_manifest_rows
+from medlake.manifest import FileOutcome, PlannedFile, plan_files, record_files, rejected_manifest_rows
 from medlake.fhir.versions import (
     TOMBSTONE_TABLE,
     apply_tombstones,
@@ -437,7 +437,7 @@ def _load_typed(
     return quarantined, versions, rejected
 
 
-def _manifest_rows(spark: SparkSession, files: list, counts: _Counts, blank: dict[str, int]) -> DataFrame:  # type: ignore[type-arg]
+def _manifest_rows(spark: SparkSession, files: Sequence[PlannedFile], counts: _Counts, blank: dict[str, int]) -> DataFrame:
     rows = []
     for file in files:
         uri = file.uri
@@ -493,18 +493,16 @@ def run_fhir_ingest(
         with run.stage("hash") as logged:
             plan = plan_files(spark, JOB, listing, max_bytes=_MAX_FILE_BYTES, settings=config.tables,
                               inspect=archive_problem_column)
-            files = plan.to_process.collect()
-            passed_by = plan.skipped.unionByName(plan.too_large).collect()
-            rejected = plan.rejected.collect()
+            files, passed_by, rejected = plan.to_process, plan.skipped + plan.too_large, plan.rejected
             logged.update(files=len(files), passed_by=len(passed_by), rejected=len(rejected))
         counts = _Counts()
         blank_lines: dict[str, int] = {}
-        quarantined = file_quarantine_rows(plan.rejected, run.run_id)
+        quarantined = file_quarantine_rows(plan.rejected_frame(spark), run.run_id)
         counts.add(counts.records_in, ((row.uri, 1) for row in rejected))
         counts.add(counts.quarantined, ((row.uri, 1) for row in rejected))
         if files:
             with run.stage("classify") as logged:
-                classified, blank_lines = _read_and_classify(spark, files, plan.to_process.schema)
+                classified, blank_lines = _read_and_classify(spark, plan.to_process_frame(spark), files)
                 per_file = classified.groupBy("source_uri").agg(
                     F.count(F.lit(1)), F.count(_REASON), F.sum(UNRESOLVED_COLUMN)).collect()
                 counts.add(counts.records_in, ((row[0], row[1]) for row in per_file))
@@ -547,10 +545,10 @@ def run_fhir_ingest(
         with run.stage("manifest"):
             manifest = _manifest_rows(spark, files, counts, blank_lines)
             if passed_by:
-                manifest = manifest.unionByName(
-                    spark.createDataFrame(passed_by, plan.skipped.schema), allowMissingColumns=True)
+                manifest = manifest.unionByName(plan.passed_by_frame(spark), allowMissingColumns=True)
             if rejected:
-                manifest = manifest.unionByName(rejected_manifest_rows(plan.rejected), allowMissingColumns=True)
+                manifest = manifest.unionByName(rejected_manifest_rows(plan.rejected_frame(spark)),
+                                                allowMissingColumns=True)
             record_files(spark, JOB, run.run_id, manifest, config.tables)
         totals = {name: sum(getattr(counts, name).values())
                   for name in ("records_in", "loaded", "duplicates", "quarantined")}
@@ -564,14 +562,15 @@ def run_fhir_ingest(
         return run.finish()
 
 
-def _read_and_classify(spark: SparkSession, files: list, schema: StructType) -> tuple[DataFrame, dict[str, int]]:  # type: ignore[type-arg]
+def _read_and_classify(
+    spark: SparkSession, files_df: DataFrame, files: Sequence[PlannedFile],
+) -> tuple[DataFrame, dict[str, int]]:
     """Read the planned files' records (NDJSON lines, Bundle entries) and classify them, cached.
 
     Returns the classified records and the blank lines per NDJSON file.
     """
     from pyspark.sql import functions as F
 
-    files_df = spark.createDataFrame(files, schema)
     is_bundle_file = F.col("uri").endswith(".json")
     scan = scan_ndjson(spark, files_df.where(~is_bundle_file))
     bundle_records = read_bundles(spark, files_df.where(is_bundle_file),
