@@ -1,6 +1,7 @@
 """Benchmark: medlake's FHIR ingest vs the naive way and the floor, on one generated data set.
 
     python benchmarks/fhir_ingest.py --resources 100000      # about 100 000 resources
+    python benchmarks/fhir_ingest.py --wide                  # the same records over 23 types
     python benchmarks/fhir_ingest.py --tiny                  # CI smoke run (a few hundred)
 
 In one Spark session (profile ``MEDLAKE_PROFILE``, default ``local``; tables under
@@ -12,14 +13,23 @@ In one Spark session (profile ``MEDLAKE_PROFILE``, default ``local``; tables und
   lossless check, quarantine, manifest).
 
 Prints resources/second, the ratios and the peak memory of the driver's Python process and of
-the JVM (driver and, in local mode, executors: one process). Not collected by pytest.
+the JVM (driver and, in local mode, executors: one process).
+
+Then, unless ``--tiny``, as whole processes through ``./spark-submit.sh`` on a home of their own
+(so each pays what a scheduled run pays: the JVM, the session, the metastore): one ingest of the
+same files, then, in turn, a rerun on the unchanged files (every file skipped by the manifest)
+and ``jobs/sql.py "SELECT 1"``, ``--pairs`` times; the medians and their ratio are printed.
+Not collected by pytest.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +47,7 @@ from medlake.synthetic.roster import iter_roster
 #: Resources the generator writes per patient, roughly (measured on seed 0).
 _RESOURCES_PER_PATIENT = 60
 _TINY_PATIENTS = 3
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _timed(step: Callable[[], object]) -> float:
@@ -53,18 +64,46 @@ def _jvm_peak_bytes(spark: object) -> int:
                if str(pool.getType()) == "Heap memory")
 
 
+def _submit_seconds(home: Path, *args: str) -> float:
+    """Wall seconds of one ``./spark-submit.sh ARGS`` with ``MEDLAKE_HOME=home``; fails loudly."""
+    started = time.perf_counter()
+    done = subprocess.run([str(_ROOT / "spark-submit.sh"), *args], cwd=_ROOT, capture_output=True, text=True,
+                          env={**os.environ, "MEDLAKE_HOME": str(home)}, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def _whole_processes(work: Path, data: Path, pairs: int) -> None:
+    """Print the whole-process ingest, no-op rerun and ``SELECT 1`` times (medians of ``pairs``)."""
+    home = work / "submit-home"
+    ingest = ("jobs/fhir_ingest.py", "--input", str(data))
+    first = _submit_seconds(home, *ingest)
+    noop, select = [], []
+    for _ in range(pairs):
+        noop.append(_submit_seconds(home, *ingest))
+        select.append(_submit_seconds(home, "jobs/sql.py", "SELECT 1"))
+    rerun, baseline = statistics.median(noop), statistics.median(select)
+    print(f"whole processes (./spark-submit.sh, median of {pairs})        seconds  vs SELECT 1")
+    for name, seconds in (("ingest", first), ("no-op rerun (every file unchanged)", rerun),
+                          ('jobs/sql.py "SELECT 1"', baseline)):
+        print(f"{name:<48} {seconds:>8.1f} {seconds / baseline:>10.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resources", type=int, default=100_000, help="about this many resources")
     parser.add_argument("--tiny", action="store_true", help="a few hundred resources (CI)")
+    parser.add_argument("--wide", action="store_true", help="spread the records over 23 types (Synthea's spread)")
+    parser.add_argument("--pairs", type=int, default=3, help="no-op rerun / SELECT 1 pairs (not with --tiny)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     patients = _TINY_PATIENTS if args.tiny else max(1, args.resources // _RESOURCES_PER_PATIENT)
     work = Path(tempfile.mkdtemp(prefix="medlake-bench-"))
     try:
         data = work / "fhir"
-        counts = write_ndjson(data, iter_roster(patients, args.seed), args.seed)
-        total = sum(counts.values())
+        per_type = write_ndjson(data, iter_roster(patients, args.seed), args.seed, wide=args.wide)
+        total = sum(per_type.values())
         size = sum(p.stat().st_size for p in data.iterdir())
         config = load_config()
         owned = SparkSession.getActiveSession() is None  # benchmarks/tiny.py shares one session
@@ -89,11 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         }
         counts = summaries[0].counts
         print(summaries[0].one_line())
+        print(summaries[0].stage_table())
         if counts.get("loaded") != total:
             print(f"Unable to count the run as a load of all {total} resources: {counts}", file=sys.stderr)
             return 1
         naive_seconds = timings["naive (read.json inference + Delta per type)"]
-        print(f"{total} resources, {size / 1e6:.1f} MB in {len(files)} files, {patients} patients")
+        print(f"{total} resources of {len(per_type)} types, {size / 1e6:.1f} MB in {len(files)} files, "
+              f"{patients} patients")
         print(f"{'method':<48} {'seconds':>8} {'res/s':>9} {'vs naive':>9}")
         for name, seconds in timings.items():
             print(f"{name:<48} {seconds:>8.1f} {total / seconds:>9.0f} {seconds / naive_seconds:>8.2f}x")
@@ -102,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
               f"local mode) {_jvm_peak_bytes(spark) / 2**20:.0f} MiB")
         if owned:
             spark.stop()
+        if not args.tiny:
+            _whole_processes(work, data, args.pairs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -64,11 +64,12 @@ from medlake.fhir.references import (
     lake_identifiers,
     resolve_references,
 )
-from medlake.fhir.roundtrip import ROUNDTRIP_COLUMN, find_roundtrip_mismatches
+from medlake.fhir.roundtrip import DECIMAL_TEXT_COLUMN, ROUNDTRIP_COLUMN, find_roundtrip_mismatches
 from medlake.fhir.schema import load_schema, resource_types
 from medlake.fhir.shape import Shapes, proves_lossless, prune_schema, resource_shapes
 from medlake.fhir.tables import (
     QUARANTINE_TABLE,
+    add_missing_lineage_columns,
     RAW_TABLE,
     create_raw_table,
     create_typed_table,
@@ -259,9 +260,15 @@ def _typed_rows(
     checked = (
         find_roundtrip_mismatches(parsed, resource_type, PARSE_TEXT_COLUMN, RESOURCE_COLUMN,
                                   where=F.col("source_uri").isin(unproven))
-        if unproven else parsed.withColumn(ROUNDTRIP_COLUMN, F.lit(None).cast("string"))
+        if unproven else parsed.withColumns({ROUNDTRIP_COLUMN: F.lit(None).cast("string"),
+                                             DECIMAL_TEXT_COLUMN: F.lit(None).cast("map<string,string>")})
     )
     mismatch = QuarantineReason.SCHEMA_ROUNDTRIP_MISMATCH
+    # The reader fails a record whose decimal is beyond decimal(38,19) and leaves that field null;
+    # when the comparison finds nothing else, the record loads with the number's text beside it.
+    decimals_only = ((F.col(PARSE_ERROR_COLUMN) == mismatch.value) & F.col(ROUNDTRIP_COLUMN).isNull()
+                     & F.col(DECIMAL_TEXT_COLUMN).isNotNull())
+    checked = checked.withColumn(PARSE_ERROR_COLUMN, F.when(~decimals_only, F.col(PARSE_ERROR_COLUMN)))
     reason = F.coalesce(
         F.col(PARSE_ERROR_COLUMN),
         F.when(F.col(ROUNDTRIP_COLUMN).isNotNull(), F.lit(mismatch.value)))
@@ -287,7 +294,7 @@ def _with_lineage(rows: DataFrame, run_id: str) -> DataFrame:
         f"{RESOURCE_COLUMN}.*",
         F.col(_HASH).alias("_content_hash"), F.col("source_uri").alias("_source_uri"),
         F.col("position").alias("_position"), F.lit(run_id).alias("_run_id"),
-        F.current_timestamp().alias("_loaded_at"),
+        F.current_timestamp().alias("_loaded_at"), DECIMAL_TEXT_COLUMN,
     )
 
 
@@ -311,7 +318,9 @@ def _merge_typed(
         create_typed_table(spark, resource_type, config.tables)
         _with_lineage(loadable, run_id).write.format("delta").mode("append").saveAsTable(table)
         return table_version(spark, table)
-    known = spark.table(table).select(F.col("id").alias("_known_id"))
+    stored = spark.table(table)
+    add_missing_lineage_columns(spark, table, stored.columns)
+    known = stored.select(F.col("id").alias("_known_id"))
     same_id = loadable[f"{RESOURCE_COLUMN}.id"] == known["_known_id"]
     matched = loadable.join(known, same_id, "left").groupBy(F.col("_known_id").isNotNull()).count().collect()
     new_ids, known_ids = (sum(row[1] for row in matched if bool(row[0]) is flag) for flag in (False, True))

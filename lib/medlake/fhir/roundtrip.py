@@ -13,6 +13,12 @@ the first difference, e.g. ``Patient.name.given``:
   ``given`` with ``_given``) must match position by position;
 * booleans, strings and numbers never equal one another (``true`` is not ``1``).
 
+* a number in a ``decimal`` field with 19 or more integer digits (``1.000000000000000000E245``
+  is valid FHIR: decimals have no range limit) does not fit Spark's ``decimal(38,19)``, whose
+  reader leaves the field null: that is no difference when the typed row is otherwise equal; the
+  number's exact text is returned by :func:`compare_resource` under its path
+  (``valueQuantity.value``, ``component[1].valueQuantity.value``), to be kept beside the row.
+
 :func:`find_roundtrip_mismatches` runs it on executors in Arrow batches (a pandas UDF), on every
 row or only where a condition holds: the ingest proves whole files lossless from their shape
 (:func:`medlake.fhir.shape.proves_lossless`) and compares record by record only in the others.
@@ -21,21 +27,50 @@ row or only where a condition holds: the ingest proves whole files lossless from
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-__all__ = ["ROUNDTRIP_COLUMN", "first_difference", "find_roundtrip_mismatches"]
+__all__ = ["DECIMAL_TEXT_COLUMN", "ROUNDTRIP_COLUMN", "Comparison", "compare_resource", "first_difference",
+           "find_roundtrip_mismatches"]
 
 #: Default name of the column :func:`find_roundtrip_mismatches` adds.
 ROUNDTRIP_COLUMN = "roundtrip_mismatch"
+#: Name of the column of exact decimal texts the typed columns cannot hold (path → text).
+DECIMAL_TEXT_COLUMN = "_decimal_text"
+#: Integer digits of Spark's ``decimal(38,19)``, the type of FHIR ``decimal``.
+_DECIMAL_INTEGER_DIGITS = 19
+_COMPARED = "_medlake_compared"
 
 _Path = tuple[str, ...]
 
 
+class _Number(Decimal):
+    """A JSON number as a :class:`~decimal.Decimal` that keeps its text as written."""
+
+    text: str
+
+    def __new__(cls, text: str) -> "_Number":
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+class Comparison(NamedTuple):
+    """What :func:`compare_resource` found: the first difference, and the decimals kept as text."""
+
+    difference: str | None
+    decimal_text: dict[str, str]
+
+
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    return json.loads(text, parse_float=_Number, parse_int=_Number)
+
+
+def _beyond_decimal_range(value: Any) -> bool:
+    return (isinstance(value, _Number) and value.is_finite() and value != 0
+            and value.adjusted() >= _DECIMAL_INTEGER_DIGITS)
 
 
 def _present(value: dict[str, Any]) -> Iterator[str]:
@@ -49,36 +84,77 @@ def _json_text(value: Any) -> Any:
     return _loads(value)
 
 
-def _difference(
-    original: Any, typed: Any, names: _Path, where: str, text_paths: frozenset[_Path]
-) -> str | None:
-    if text_paths and names in text_paths and typed is not None:
+class _Walk(NamedTuple):
+    """What the comparison carries down: the JSON-text and decimal paths, and the decimals found."""
+
+    text_paths: frozenset[_Path]
+    decimal_paths: frozenset[_Path]
+    decimal_text: dict[str, str]
+
+
+def _difference(original: Any, typed: Any, names: _Path, where: str, location: str, walk: _Walk) -> str | None:
+    if walk.text_paths and names in walk.text_paths and typed is not None:
         try:
             typed = _json_text(typed)
         except (TypeError, ValueError):
             return where
-        text_paths = frozenset()
+        walk = walk._replace(text_paths=frozenset(), decimal_paths=frozenset())
     if isinstance(original, dict) and isinstance(typed, dict):
         keys = list(_present(original)) + [k for k in _present(typed) if original.get(k) is None]
         for key in keys:
+            inner = f"{location}.{key}" if location else key
+            if (typed.get(key) is None and (*names, key) in walk.decimal_paths
+                    and _beyond_decimal_range(original.get(key))):
+                walk.decimal_text[inner] = original[key].text
+                continue
             if original.get(key) is None or typed.get(key) is None:
                 return f"{where}.{key}"
-            found = _difference(original[key], typed[key], (*names, key), f"{where}.{key}",
-                                text_paths)
+            found = _difference(original[key], typed[key], (*names, key), f"{where}.{key}", inner, walk)
             if found is not None:
                 return found
         return None
     if isinstance(original, list) and isinstance(typed, list):
         if len(original) != len(typed):
             return where
-        for original_item, typed_item in zip(original, typed):
-            found = _difference(original_item, typed_item, names, where, text_paths)
+        for index, (original_item, typed_item) in enumerate(zip(original, typed)):
+            found = _difference(original_item, typed_item, names, where, f"{location}[{index}]", walk)
             if found is not None:
                 return found
         return None
     if type(original) is not type(typed) or original != typed:
         return where
     return None
+
+
+def compare_resource(
+    original: str, typed: str | None, json_text_paths: frozenset[_Path], root: str,
+    decimal_paths: frozenset[_Path] = frozenset(),
+) -> Comparison:
+    """Compare a resource with its typed row: the first difference and the decimals kept as text.
+
+    Parameters are those of :func:`first_difference`, and ``decimal_paths``, the field-name
+    paths of the ``decimal`` fields (:func:`medlake.fhir.schema.decimal_paths`): a number there
+    beyond ``decimal(38,19)``'s range whose typed value is null is no difference; its text is
+    returned under its path.
+
+    Examples
+    --------
+    >>> compare_resource('{"valueQuantity": {"value": 1.0E245, "unit": "g"}}',
+    ...                  '{"valueQuantity": {"unit": "g"}}', frozenset(), "Observation",
+    ...                  frozenset({("valueQuantity", "value")}))
+    Comparison(difference=None, decimal_text={'valueQuantity.value': '1.0E245'})
+    >>> compare_resource('{"valueQuantity": {"value": 1.0E245}}', '{}', frozenset(), "Observation").difference
+    'Observation.valueQuantity'
+    """
+    try:
+        original_value = _loads(original)
+        typed_value = None if typed is None else _loads(typed)
+    except ValueError:
+        return Comparison(root, {})
+    if not isinstance(original_value, dict) or not isinstance(typed_value, dict):
+        return Comparison(root, {})
+    walk = _Walk(json_text_paths, decimal_paths, {})
+    return Comparison(_difference(original_value, typed_value, (), root, "", walk), walk.decimal_text)
 
 
 def first_difference(
@@ -112,14 +188,7 @@ def first_difference(
     ...                  '{"extension": ["{\\\\"url\\\\":\\\\"u\\\\",\\\\"valueDecimal\\\\":0.1}"]}',
     ...                  frozenset({("extension",)}), "Patient")
     """
-    try:
-        original_value = _loads(original)
-        typed_value = None if typed is None else _loads(typed)
-    except ValueError:
-        return root
-    if not isinstance(original_value, dict) or not isinstance(typed_value, dict):
-        return root
-    return _difference(original_value, typed_value, (), root, json_text_paths)
+    return compare_resource(original, typed, json_text_paths, root).difference
 
 
 def find_roundtrip_mismatches(
@@ -131,10 +200,11 @@ def find_roundtrip_mismatches(
     *,
     where: "Column | None" = None,
 ) -> "DataFrame":
-    """Add the path of the first difference between each original and its typed row.
+    """Add the path of the first difference between each original and its typed row, and the
+    decimals the typed row cannot hold (:data:`DECIMAL_TEXT_COLUMN`, ``map<string,string>``).
 
     The typed struct is written back with ``to_json`` (null fields omitted) on the JVM; the
-    comparison (:func:`first_difference`) runs in a pandas UDF, in Arrow batches on the executors.
+    comparison (:func:`compare_resource`) runs in a pandas UDF, in Arrow batches on the executors.
 
     Parameters
     ----------
@@ -155,7 +225,7 @@ def find_roundtrip_mismatches(
     Returns
     -------
     DataFrame
-        ``df`` with ``output_column`` added.
+        ``df`` with ``output_column`` and :data:`DECIMAL_TEXT_COLUMN` (null when there are none) added.
 
     Raises
     ------
@@ -164,9 +234,10 @@ def find_roundtrip_mismatches(
     """
     import pandas as pd
     from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType, StructType
+    from pyspark.sql.types import StructType
 
-    from medlake.fhir.schema import json_text_paths
+    from medlake.expressions import with_column_evaluated_once
+    from medlake.fhir.schema import decimal_paths, json_text_paths
 
     resource_struct = df.schema[resource_column].dataType
     if not isinstance(resource_struct, StructType):
@@ -174,21 +245,26 @@ def find_roundtrip_mismatches(
             f"Unable to write '{resource_column}' back to JSON as it is "
             f"{resource_struct.simpleString()}, not a struct"
         )
-    paths = json_text_paths(resource_struct)
+    paths, decimals = json_text_paths(resource_struct), decimal_paths(resource_struct)
 
     # Annotations are evaluated here (no ``from __future__ import annotations`` in this module):
-    # pandas_udf reads them to pick the Series-to-Series kind.
-    @F.pandas_udf(StringType())  # type: ignore[call-overload]
-    def compare(originals: pd.Series, typed_rows: pd.Series) -> pd.Series:
-        return pd.Series(
-            [
-                None if original is None else first_difference(original, typed, paths, resource_type)
-                for original, typed in zip(originals, typed_rows)
-            ],
-            dtype=object,
-        )
+    # pandas_udf reads them to pick the Series-to-DataFrame kind.
+    @F.pandas_udf("difference string, decimal_text string")  # type: ignore[call-overload]
+    def compare(originals: pd.Series, typed_rows: pd.Series) -> pd.DataFrame:
+        found = [Comparison(None, {}) if original is None
+                 else compare_resource(original, typed, paths, resource_type, decimals)
+                 for original, typed in zip(originals, typed_rows)]
+        return pd.DataFrame({
+            "difference": pd.Series([c.difference for c in found], dtype=object),
+            "decimal_text": pd.Series([json.dumps(c.decimal_text) if c.decimal_text else None for c in found],
+                                      dtype=object),
+        })
 
     original, typed_json = F.col(json_column), F.to_json(F.col(resource_column), {"ignoreNullFields": "true"})
     if where is not None:  # CASE WHEN is lazy: the other rows reach Python as two nulls
         original, typed_json = F.when(where, original), F.when(where, typed_json)
-    return df.withColumn(output_column, compare(original, typed_json))
+    compared = F.col(_COMPARED)
+    return with_column_evaluated_once(df, _COMPARED, compare(original, typed_json)).withColumns({
+        output_column: compared["difference"],
+        DECIMAL_TEXT_COLUMN: F.from_json(compared["decimal_text"], "map<string,string>"),
+    }).drop(_COMPARED)

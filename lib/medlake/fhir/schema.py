@@ -34,7 +34,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -71,6 +71,7 @@ __all__ = [
     "load_schema_json",
     "load_schema",
     "json_text_paths",
+    "decimal_paths",
     "write_schemas",
     "main",
 ]
@@ -235,18 +236,19 @@ def load_schema(resource_type: str) -> StructType:
     return _load_struct_type(schemas_dir(), resource_type)
 
 
-def _json_text_paths(
-    data_type: Any, prefix: tuple[str, ...]
+def _field_paths(
+    data_type: Any, prefix: tuple[str, ...], leaf: Callable[[Mapping[str, Any]], bool]
 ) -> Iterable[tuple[str, ...]]:
+    """Yield the paths of the fields ``leaf`` accepts, not descending into JSON-text fields."""
     if isinstance(data_type, Mapping) and data_type.get("type") == "array":
-        yield from _json_text_paths(data_type["elementType"], prefix)
+        yield from _field_paths(data_type["elementType"], prefix, leaf)
     elif isinstance(data_type, Mapping) and data_type.get("type") == "struct":
         for field in data_type["fields"]:
             path = (*prefix, field["name"])
-            if field.get("metadata", {}).get(JSON_TEXT_KEY):
+            if leaf(field):
                 yield path
-            else:
-                yield from _json_text_paths(field["type"], path)
+            elif not field.get("metadata", {}).get(JSON_TEXT_KEY):
+                yield from _field_paths(field["type"], path, leaf)
 
 
 def json_text_paths(schema: StructType | Mapping[str, Any]) -> frozenset[tuple[str, ...]]:
@@ -264,7 +266,19 @@ def json_text_paths(schema: StructType | Mapping[str, Any]) -> frozenset[tuple[s
     (True, True)
     """
     data_type = schema if isinstance(schema, Mapping) else schema.jsonValue()
-    return frozenset(_json_text_paths(data_type, ()))
+    return frozenset(_field_paths(data_type, (), lambda field: bool(field.get("metadata", {}).get(JSON_TEXT_KEY))))
+
+
+def decimal_paths(schema: StructType | Mapping[str, Any]) -> frozenset[tuple[str, ...]]:
+    """Return the field-name paths of the ``decimal`` fields of ``schema`` (arrays are transparent).
+
+    Examples
+    --------
+    >>> ("valueQuantity", "value") in decimal_paths(load_schema_json("Observation"))
+    True
+    """
+    data_type = schema if isinstance(schema, Mapping) else schema.jsonValue()
+    return frozenset(_field_paths(data_type, (), lambda field: str(field["type"]).startswith("decimal(")))
 
 
 def write_schemas(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LINEAGE_COLUMNS",
+    "add_missing_lineage_columns",
     "QUARANTINE_TABLE",
     "RAW_TABLE",
     "create_raw_table",
@@ -45,6 +46,8 @@ LINEAGE_COLUMNS = {
     "_position": "Line number or Bundle entry index of the row's version in its file",
     "_run_id": "The run that wrote the row's version (ops.runs)",
     "_loaded_at": "When that run wrote it",
+    "_decimal_text": ("Exact text of decimals beyond decimal(38,19), whose typed column is null, "
+                      "by path (valueQuantity.value, component[1].valueQuantity.value)"),
 }
 
 
@@ -60,11 +63,19 @@ def typed_table(resource_type: str) -> str:
 
 
 def _lineage_fields() -> list:  # type: ignore[type-arg]
-    from pyspark.sql.types import LongType, StringType, StructField, TimestampType
+    from pyspark.sql.types import LongType, MapType, StringType, StructField, TimestampType
 
-    types = {"_position": LongType(), "_loaded_at": TimestampType()}
+    types = {"_position": LongType(), "_loaded_at": TimestampType(), "_decimal_text": MapType(StringType(), StringType())}
     return [StructField(name, types.get(name, StringType()), True, {"comment": comment})
             for name, comment in LINEAGE_COLUMNS.items()]
+
+
+def add_missing_lineage_columns(spark: SparkSession, table: str, columns: list[str]) -> None:
+    """Add the :data:`LINEAGE_COLUMNS` that ``table`` (with ``columns``) lacks, e.g. from an older release."""
+    missing = [field for field in _lineage_fields() if field.name not in columns]
+    if missing:
+        added = ", ".join(f"`{f.name}` {f.dataType.simpleString()} COMMENT '{f.metadata['comment']}'" for f in missing)
+        spark.sql(f"ALTER TABLE {table} ADD COLUMNS ({added})")
 
 
 def typed_schema(resource_type: str) -> StructType:

@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--patients", type=int, required=True, help="roster size")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     parser.add_argument("--gzip", action="store_true", help="write *.ndjson.gz")
+    parser.add_argument("--wide", action="store_true",
+                        help="spread the FHIR records over 23 types, as a Synthea export does (medlake.synthetic.wide)")
     parser.add_argument("--dicom", action="store_true", help="write DICOM studies and the broken-file catalogue")
     parser.add_argument("--bundles", action="store_true", help="write transaction Bundles and the versions scenario")
     parser.add_argument("--hostile", action="store_true",
@@ -133,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     started = time.monotonic()
     roster = iter_roster(args.patients, args.seed, **_roster_kwargs(args))
-    counts = write_ndjson(args.out / "fhir", roster, args.seed, compress=args.gzip,
+    counts = write_ndjson(args.out / "fhir", roster, args.seed, compress=args.gzip, wide=args.wide,
                           progress=lambda n: _say(f"{n} patients"))
     _say(f"wrote {sum(counts.values())} FHIR resources in {time.monotonic() - started:.1f} s: "
          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

@@ -36,6 +36,7 @@ from types import TracebackType
 from typing import Any
 
 from medlake.synthetic.jsontext import dumps_json, exact_decimal
+from medlake.synthetic.wide import wide_resources
 from medlake.synthetic.roster import (
     MRN_SYSTEM,
     NameGroup,
@@ -584,7 +585,7 @@ def _questionnaire_response(ctx: _Context, when: datetime) -> Resource:
     }
 
 
-def patient_resources(patient: RosterPatient, seed: int) -> Iterator[Resource]:
+def patient_resources(patient: RosterPatient, seed: int, *, wide: bool = False) -> Iterator[Resource]:
     """Yield every resource of one roster patient: Patient first, then visits and imaging.
 
     Parameters
@@ -593,6 +594,9 @@ def patient_resources(patient: RosterPatient, seed: int) -> Iterator[Resource]:
         The roster patient.
     seed
         The generator's seed (the same one the roster was built with).
+    wide
+        Also yield the records of :data:`medlake.synthetic.wide.WIDE_TYPES` (Claims,
+        ExplanationOfBenefits, care plans, ...), after the core ones, which stay the same.
 
     Returns
     -------
@@ -618,11 +622,17 @@ def patient_resources(patient: RosterPatient, seed: int) -> Iterator[Resource]:
     first = max(first, born)
     span = int((last - first).total_seconds() // 60)
     starts = sorted(first + timedelta(minutes=rng.randrange(span)) for _ in range(rng.randint(3, 8)))
+    encounters = []
     for number, start in enumerate(starts):
-        yield from _visit(ctx, number, ctx.local(start))
+        for resource in _visit(ctx, number, ctx.local(start)):
+            if resource["resourceType"] == "Encounter":
+                encounters.append(resource)
+            yield resource
     for study in patient.studies:
         yield from _imaging(ctx, study)
     yield _questionnaire_response(ctx, ctx.local(starts[-1] + timedelta(minutes=30)))
+    if wide:
+        yield from wide_resources(patient, seed, encounters)
 
 
 def iter_resources(roster: Iterable[RosterPatient], seed: int) -> Iterator[Resource]:
@@ -682,7 +692,7 @@ class NdjsonWriter:
 
 
 def write_ndjson(directory: Path, roster: Iterable[RosterPatient], seed: int, *, compress: bool = False,
-                 progress: Callable[[int], None] | None = None) -> dict[str, int]:
+                 wide: bool = False, progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Write the roster's resources as bulk NDJSON, one file per resource type.
 
     Parameters
@@ -695,6 +705,8 @@ def write_ndjson(directory: Path, roster: Iterable[RosterPatient], seed: int, *,
         The seed the roster was built with.
     compress
         Write gzip files (``*.ndjson.gz``).
+    wide
+        Spread the records over 23 types, as a real Synthea export does (:mod:`medlake.synthetic.wide`).
     progress
         Called with the number of patients written so far, every 1000 patients.
 
@@ -715,7 +727,7 @@ def write_ndjson(directory: Path, roster: Iterable[RosterPatient], seed: int, *,
         for resource in shared_resources(seed):
             writer.write(resource)
         for done, patient in enumerate(roster, start=1):
-            for resource in patient_resources(patient, seed):
+            for resource in patient_resources(patient, seed, wide=wide):
                 writer.write(resource)
             if progress is not None and done % 1000 == 0:
                 progress(done)
