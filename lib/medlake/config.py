@@ -62,11 +62,21 @@ class MedlakeConfig:
     profile: str
     home: str
     master: str | None
-    embedded_metastore: bool
+    metastore: str  # embedded (one process), shared (medlake.metastore's server) or external
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     fhir: FhirConfig = field(default_factory=FhirConfig)
     dicom: DicomConfig = field(default_factory=DicomConfig)
     tables: TableConfig = field(default_factory=TableConfig)
+
+    @property
+    def embedded_metastore(self) -> bool:
+        """Whether the catalogue is a Derby database this process opens itself (one process at a time)."""
+        return self.metastore == "embedded"
+
+    @property
+    def shared_metastore(self) -> bool:
+        """Whether the catalogue is served by the home's Derby network server (:mod:`medlake.metastore`)."""
+        return self.metastore == "shared"
 
     @property
     def warehouse_dir(self) -> str:
@@ -145,13 +155,14 @@ def load_config(profile: str | None = None, environ: Mapping[str, str] | None = 
     if unknown := set(raw) - known:
         raise ConfigError(f"Unable to load profile {name!r} as it has unknown keys {sorted(unknown)}")
     metastore = raw.get("metastore", "embedded")
-    if metastore not in ("embedded", "external"):
-        raise ConfigError(f"Unable to load profile {name!r} as metastore must be 'embedded' or 'external', not {metastore!r}")
+    if metastore not in ("embedded", "shared", "external"):
+        raise ConfigError(f"Unable to load profile {name!r} as metastore must be 'embedded', 'shared' or "
+                          f"'external', not {metastore!r}")
     return MedlakeConfig(
         profile=name,
         home=_absolute_home(env.get("MEDLAKE_HOME") or raw.get("home") or "lakehouse"),
         master=raw.get("master"),
-        embedded_metastore=metastore == "embedded",
+        metastore=metastore,
         spark_conf={str(key): str(value) for key, value in (raw.get("spark") or {}).items()},
         fhir=_section(raw, "fhir", FhirConfig),
         dicom=_section(raw, "dicom", DicomConfig),

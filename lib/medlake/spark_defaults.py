@@ -26,8 +26,11 @@ __all__ = [
     "DELTA_EXTENSION",
     "delta_coordinate",
     "delta_jars",
+    "derby_client_jar",
+    "derby_server_classpath",
     "project_root",
     "resolve_delta_jars",
+    "resolve_derby_jars",
     "session_settings",
     "build_library_zip",
 ]
@@ -60,9 +63,9 @@ def delta_coordinate() -> str:
     return f"io.delta:delta-spark_{spark_major_minor}_{_SCALA_BINARY}:{delta_version}"
 
 
-def _jars_dir() -> Path:
+def _jars_dir(coordinates: str | None = None) -> Path:
     base = os.environ.get("MEDLAKE_JARS_DIR") or str(project_root() / ".jars")
-    return Path(base) / delta_coordinate().replace(":", "_")
+    return Path(base) / (coordinates or delta_coordinate()).replace(":", "_").replace(",", "+")
 
 
 def delta_jars() -> list[Path]:
@@ -77,14 +80,48 @@ def delta_jars() -> list[Path]:
     return jars
 
 
-def _spark_provided_artifacts() -> set[str]:
-    """Names (without version) of the JARs PySpark already ships, which must not be shadowed."""
+def _pyspark_jars() -> Path:
+    """Return the JARs folder of the installed PySpark (``SPARK_HOME`` under spark-submit)."""
     import importlib.util
 
+    spark_home = os.environ.get("SPARK_HOME")
+    if spark_home and (Path(spark_home) / "jars").is_dir():
+        return Path(spark_home) / "jars"
     spec = importlib.util.find_spec("pyspark")
     if spec is None or spec.origin is None:
         raise ConfigError("Unable to locate PySpark as it is not installed in this environment")
-    return {_artifact_name(jar.name) for jar in (Path(spec.origin).parent / "jars").glob("*.jar")}
+    return Path(spec.origin).parent / "jars"
+
+
+def _derby_coordinates() -> str:
+    """Derby's network server and client, at the version of the Derby that PySpark ships."""
+    version = next(_pyspark_jars().glob("derby-[0-9]*.jar")).name.removeprefix("derby-").removesuffix(".jar")
+    return f"org.apache.derby:derbynet:{version},org.apache.derby:derbyclient:{version}"
+
+
+def _derby_jar(name: str) -> Path:
+    jars = sorted(_jars_dir(_derby_coordinates()).glob(f"*{name}-*.jar"))
+    if not jars:
+        raise ConfigError(f"Unable to find Derby's {name} JAR as set-up has not resolved it; "
+                          "run `python -m medlake.spark_defaults resolve`")
+    return jars[0]
+
+
+def derby_client_jar() -> Path:
+    """Return Derby's network client JAR (the shared metastore's JDBC driver)."""
+    return _derby_jar("derbyclient")
+
+
+def derby_server_classpath() -> str:
+    """Return the class path of Derby's network server: PySpark's Derby and the resolved derbynet."""
+    spark_jars = _pyspark_jars()
+    shipped = [next(spark_jars.glob(f"{name}-[0-9]*.jar")) for name in ("derby", "derbyshared", "derbytools")]
+    return os.pathsep.join(str(jar) for jar in [*shipped, _derby_jar("derbynet")])
+
+
+def _spark_provided_artifacts() -> set[str]:
+    """Names (without version) of the JARs PySpark already ships, which must not be shadowed."""
+    return {_artifact_name(jar.name) for jar in _pyspark_jars().glob("*.jar")}
 
 
 def _artifact_name(jar_file_name: str) -> str:
@@ -96,39 +133,30 @@ def _artifact_name(jar_file_name: str) -> str:
     return "-".join(parts)
 
 
-def resolve_delta_jars() -> list[Path]:
-    """Resolve the Delta JAR and its dependencies from Maven Central once, with Spark's own Ivy.
+def _resolve(coordinates: str) -> list[Path]:
+    """Resolve Maven ``coordinates`` (comma-separated) once into ``.jars/``, with Spark's own Ivy.
 
-    Dependencies that PySpark already ships (Hadoop client, Jackson, log4j, Parquet, ...) are
-    left out, so Spark's own versions stay in force. Output of the resolution goes to stderr.
-
-    Returns
-    -------
-    The JARs now cached in the project's ``.jars/<coordinate>/`` directory.
-
-    Raises
-    ------
-    ConfigError
-        If Spark's Ivy cannot resolve the coordinate (no network, unknown version).
+    Dependencies that PySpark already ships (Hadoop client, Jackson, log4j, Parquet, Derby, ...)
+    are left out, so Spark's own versions stay in force. Output of the resolution goes to stderr.
     """
-    target = _jars_dir()
+    target = _jars_dir(coordinates)
     if existing := sorted(target.glob("*.jar")):
         return existing
-    ivy_dir = project_root() / ".ivy"
+    ivy_dir = project_root() / ".ivy" / target.name  # its own: jars/ then holds this resolution only
     with tempfile.TemporaryDirectory() as scratch:
         probe = Path(scratch) / "probe.py"
         probe.write_text("pass\n")
         command = [
             str(Path(sys.executable).with_name("spark-submit")),
             "--conf", f"spark.jars.ivy={ivy_dir}",
-            "--packages", delta_coordinate(),
+            "--packages", coordinates,
             str(probe),
         ]
         env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
         result = subprocess.run(command, stdout=sys.stderr, stderr=sys.stderr, env=env, check=False)
     if result.returncode != 0:
         raise ConfigError(
-            f"Unable to resolve {delta_coordinate()} from Maven Central as spark-submit --packages "
+            f"Unable to resolve {coordinates} from Maven Central as spark-submit --packages "
             f"exited with {result.returncode}; check network access to Maven Central"
         )
     provided = _spark_provided_artifacts()
@@ -140,6 +168,26 @@ def resolve_delta_jars() -> list[Path]:
             shutil.copy2(jar, staging / jar.name)
     staging.rename(target)
     return sorted(target.glob("*.jar"))
+
+
+def resolve_delta_jars() -> list[Path]:
+    """Resolve the Delta JAR and its dependencies from Maven Central once (see :func:`_resolve`).
+
+    Returns
+    -------
+    The JARs now cached in the project's ``.jars/<coordinate>/`` directory.
+
+    Raises
+    ------
+    ConfigError
+        If Spark's Ivy cannot resolve the coordinate (no network, unknown version).
+    """
+    return _resolve(delta_coordinate())
+
+
+def resolve_derby_jars() -> list[Path]:
+    """Resolve Derby's network server and client (the shared metastore) once, like the Delta JARs."""
+    return _resolve(_derby_coordinates())
 
 
 def build_library_zip() -> Path:
@@ -193,6 +241,12 @@ def session_settings(config: MedlakeConfig) -> dict[str, str]:
         settings["spark.hadoop.javax.jdo.option.ConnectionURL"] = (
             f"jdbc:derby:;databaseName={derby_home}/metastore_db;create=true")
         driver_options += [f"-Dderby.system.home={derby_home}", f"-Dderby.stream.error.file={derby_home}/derby.log"]
+    elif config.shared_metastore:
+        from medlake.metastore import CLIENT_DRIVER, client_url, ensure_server
+
+        settings["spark.hadoop.javax.jdo.option.ConnectionURL"] = client_url(config, ensure_server(config))
+        settings["spark.hadoop.javax.jdo.option.ConnectionDriverName"] = CLIENT_DRIVER
+        settings["spark.driver.extraClassPath"] = str(derby_client_jar())
     settings["spark.driver.extraJavaOptions"] = " ".join(driver_options)
     settings.update(config.spark_conf)
     return settings
@@ -218,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         if command[0] == "resolve":
             jars = resolve_delta_jars()
             print(f"medlake: {len(jars)} Delta JARs for {delta_coordinate()} ready", file=sys.stderr)
+            resolve_derby_jars()
         elif command[0] == "submit-args":
             _print_submit_args(load_config())
         else:
