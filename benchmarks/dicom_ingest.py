@@ -28,9 +28,9 @@ from pyspark.sql import SparkSession
 
 from medlake.config import load_config
 from medlake.dicom.header import HeaderOptions, read_instance
-from medlake.dicom.ingest import READ_SETTINGS, read_dicom_files, run_dicom_ingest
+from medlake.dicom.ingest_job import READ_SETTINGS, read_dicom_files, run_dicom_ingest
 from medlake.listing import list_files, listing_frame
-from medlake.session import build_session
+from medlake.spark_session import build_session
 from medlake.synthetic.__main__ import main as generate
 
 _INSTANCES_PER_SERIES = 6

@@ -9,7 +9,7 @@ In one Spark session (profile ``MEDLAKE_PROFILE``, default ``local``; tables und
 
 * **floor**: ``spark.read.text`` and one Delta write of the same bytes;
 * **naive**: ``spark.read.json`` with schema inference, then one Delta write per resource type;
-* **medlake**: :func:`medlake.fhir.ingest.run_fhir_ingest` (raw, typed with the full schemas, the
+* **medlake**: :func:`medlake.fhir.ingest_job.run_fhir_ingest` (raw, typed with the full schemas, the
   lossless check, quarantine, manifest).
 
 Prints resources/second, the ratios and the peak memory of the driver's Python process and of
@@ -39,8 +39,8 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from medlake.config import load_config
-from medlake.fhir.ingest import run_fhir_ingest
-from medlake.session import build_session
+from medlake.fhir.ingest_job import run_fhir_ingest
+from medlake.spark_session import build_session
 from medlake.synthetic.fhir import write_ndjson
 from medlake.synthetic.roster import iter_roster
 

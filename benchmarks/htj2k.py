@@ -106,9 +106,9 @@ def _job(paths: list[Path], home: Path) -> tuple[float, dict[str, int]]:
     """Ingest the files' headers (not timed), then time the job end to end."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from medlake.config import load_config
-    from medlake.dicom.ingest import run_dicom_ingest
-    from medlake.dicom.transcode import run_htj2k_transcode
-    from medlake.session import build_session
+    from medlake.dicom.ingest_job import run_dicom_ingest
+    from medlake.dicom.transcode_job import run_htj2k_transcode
+    from medlake.spark_session import build_session
     from pyspark.sql import SparkSession
 
     config = load_config("local", environ={"MEDLAKE_HOME": str(home)})

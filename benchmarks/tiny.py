@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from medlake.config import load_config
-from medlake.session import build_session
+from medlake.spark_session import build_session
 
 _HERE = Path(__file__).resolve().parent
 #: Spark-free first, then the HTJ2K job before the DICOM ingest (see above).

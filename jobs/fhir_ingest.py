@@ -3,8 +3,8 @@
 import argparse
 import sys
 
+import medlake
 from medlake.cli import run_job
-from medlake.fhir.ingest import rebuild_typed_tables, run_fhir_ingest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,8 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.input and not args.rebuild:
         parser.error("give --input PATH (repeatable) or --rebuild")
     return run_job(parser, argv, lambda spark, config, a: (
-        rebuild_typed_tables(spark, config, validate=a.validate) if a.rebuild and not a.input
-        else run_fhir_ingest(spark, config, a.input, validate=a.validate)))
+        medlake.fhir.rebuild(spark, validate=a.validate) if a.rebuild and not a.input
+        else medlake.fhir.ingest(spark, a.input, validate=a.validate)))
 
 
 if __name__ == "__main__":

@@ -3,15 +3,15 @@
 import argparse
 import sys
 
+import medlake
 from medlake.cli import run_job
-from medlake.dicom.transcode import run_htj2k_transcode
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jobs/htj2k_transcode.py", description=__doc__)
     parser.add_argument("--output-dicom", metavar="DIR",
                         help="also write one HTJ2K DICOM file per fully transcoded instance under DIR")
-    return run_job(parser, argv, lambda spark, config, args: run_htj2k_transcode(spark, config, args.output_dicom))
+    return run_job(parser, argv, lambda spark, config, args: medlake.dicom.transcode(spark, args.output_dicom))
 
 
 if __name__ == "__main__":

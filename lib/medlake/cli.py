@@ -86,7 +86,7 @@ def run_job(
     """
     configure_logging()
     args = parser.parse_args(argv)  # exits 2 on bad arguments
-    from medlake.session import build_session
+    from medlake.spark_session import build_session
 
     try:
         config = load_config()

@@ -1,6 +1,6 @@
 """The Spark settings every medlake session needs, in one PySpark-free place.
 
-``medlake.session.build_session``, ``spark-submit.sh`` and the test fixture all take their Delta
+``medlake.spark_session.build_session``, ``spark-submit.sh`` and the test fixture all take their Delta
 Lake, catalog, metastore and Python settings from :func:`session_settings`, so the three cannot
 drift apart. The Delta JAR coordinate is derived from the installed ``delta-spark`` and ``pyspark``
 wheels, resolved once from Maven Central at set-up (:func:`resolve_delta_jars`) and then passed as
@@ -220,6 +220,9 @@ def session_settings(config: MedlakeConfig) -> dict[str, str]:
     driver_options = [log_config]
     settings: dict[str, str] = {
         "spark.app.name": "medlake",
+        # Which profile and home the session was built with (medlake.spark_session.session_config).
+        "spark.medlake.profile": config.profile,
+        "spark.medlake.home": config.home,
         "spark.jars": ",".join(str(jar) for jar in delta_jars()),
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from medlake.dicom.ingest import run_dicom_ingest
+from medlake.dicom.ingest_job import run_dicom_ingest
 from medlake.runs import RunSummary
 from medlake.synthetic.__main__ import main as generate
 

@@ -10,7 +10,7 @@ import pydicom
 from pyspark.sql import functions as F
 
 from medlake.dicom.header import HeaderOptions, read_instance
-from medlake.dicom.ingest import JOB, run_dicom_ingest
+from medlake.dicom.ingest_job import JOB, run_dicom_ingest
 from medlake.dicom.tables import DICOM_INSTANCE, DICOM_QUARANTINE, create_dicom_tables
 from medlake.tables import OPS_FILES
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pyspark.sql import functions as F
 
-from medlake.dicom.ingest import JOB, run_dicom_ingest
+from medlake.dicom.ingest_job import JOB, run_dicom_ingest
 from medlake.dicom.metadata import get_image_set_metadata
 from medlake.dicom.tables import DICOM_IMAGE_SET, DICOM_INSTANCE, DICOM_QUARANTINE, DICOM_SERIES, DICOM_STUDY
 from medlake.runs import RunSummary

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from medlake.fhir.ingest import run_fhir_ingest
+from medlake.fhir.ingest_job import run_fhir_ingest
 from medlake.synthetic.__main__ import main as generate
 from medlake.tables import table_version
 

@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from medlake.config import MedlakeConfig
-from medlake.fhir.ingest import run_fhir_ingest
+from medlake.fhir.ingest_job import run_fhir_ingest
 
 
 def _observation(resource_id: str, **values: str) -> str:

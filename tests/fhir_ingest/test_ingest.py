@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from medlake.config import MedlakeConfig
-from medlake.fhir.ingest import rebuild_typed_tables, run_fhir_ingest, version_key
+from medlake.fhir.ingest_job import rebuild_typed_tables, run_fhir_ingest, version_key
 from medlake.fhir.roundtrip import first_difference
 from medlake.fhir.schema import json_text_paths, load_schema_json, resource_types
 from medlake.fhir.tables import LINEAGE_COLUMNS, typed_table

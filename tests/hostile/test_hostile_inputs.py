@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pyspark.sql import functions as F
 
-from medlake.dicom.ingest import run_dicom_ingest
-from medlake.fhir.ingest import run_fhir_ingest
+from medlake.dicom.ingest_job import run_dicom_ingest
+from medlake.fhir.ingest_job import run_fhir_ingest
 from medlake.synthetic.__main__ import main as generate
 from medlake.tables import OPS_FILES
 

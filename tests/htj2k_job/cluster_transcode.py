@@ -12,9 +12,9 @@ from htj2k_job_data import write_sources  # noqa: E402
 
 from medlake.config import load_config  # noqa: E402
 from medlake.diagnostics import worker_processes  # noqa: E402
-from medlake.dicom.ingest import run_dicom_ingest  # noqa: E402
-from medlake.dicom.transcode import run_htj2k_transcode  # noqa: E402
-from medlake.session import build_session  # noqa: E402
+from medlake.dicom.ingest_job import run_dicom_ingest  # noqa: E402
+from medlake.dicom.transcode_job import run_htj2k_transcode  # noqa: E402
+from medlake.spark_session import build_session  # noqa: E402
 
 
 def main() -> None:

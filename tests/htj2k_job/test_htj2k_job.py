@@ -13,8 +13,8 @@ from pydicom.pixels import pixel_array
 
 from medlake.dicom.frame_api import decode_stored_frame, decoded_pixels, get_frame
 from medlake.dicom.frames import decode_frame
-from medlake.dicom.ingest import run_dicom_ingest
-from medlake.dicom.transcode import run_htj2k_transcode
+from medlake.dicom.ingest_job import run_dicom_ingest
+from medlake.dicom.transcode_job import run_htj2k_transcode
 from medlake.tables import table_version
 
 from htj2k_job_data import FRAME_OUTCOMES, QUARANTINED, break_sources, write_sources

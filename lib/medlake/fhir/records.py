@@ -2,7 +2,7 @@
 
 A *record* is one resource's exact JSON text with where it came from. Every source produces a
 DataFrame with exactly :data:`RECORD_COLUMNS` (see :func:`records_schema`), so the ingest treats
-them alike and a new source is one ``unionByName`` in :func:`medlake.fhir.ingest.run_fhir_ingest`:
+them alike and a new source is one ``unionByName`` in :func:`medlake.fhir.ingest_job.run_fhir_ingest`:
 
 ``source_uri`` string
     The input file's URI, as :func:`medlake.listing.list_files` lists it.

@@ -1,7 +1,7 @@
 """The ``fhir`` database's tables: names, schemas (with column comments) and creation.
 
 * ``fhir.raw``: every record's exact text with its lineage, keyed by ``(_source_uri, _position,
-  _position_kind)``; the source of truth for :func:`medlake.fhir.ingest.rebuild_typed_tables`.
+  _position_kind)``; the source of truth for :func:`medlake.fhir.ingest_job.rebuild_typed_tables`.
 * ``fhir.<type>``: one per resource type (lower case), the committed schema of
   :func:`medlake.fhir.schema.load_schema` followed by :data:`LINEAGE_COLUMNS`.
 * ``fhir.quarantine``: :func:`medlake.quarantine.quarantine_schema`.

@@ -41,7 +41,7 @@ from medlake.dicom.tables import (
 from medlake.listing import list_files
 from medlake.manifest import FileOutcome, FilePlan, plan_files, read_contents, record_files
 from medlake.quarantine import PositionKind, file_quarantine_rows, write_quarantine
-from medlake.session import session_conf
+from medlake.spark_session import session_conf
 from medlake.runs import Run, RunSummary, start_run
 from medlake.tables import WriteResult, merge_into, table_version
 

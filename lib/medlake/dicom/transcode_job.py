@@ -52,13 +52,13 @@ from medlake.dicom.frame_table import (
     write_frames,
 )
 from medlake.dicom.htj2k import FrameStatus, transcode_frames
-from medlake.dicom.ingest import update_studies
+from medlake.dicom.ingest_job import update_studies
 from medlake.dicom.pixels import PixelAction
 from medlake.dicom.writer import OffsetTable, save_htj2k_dicom, write_htj2k_dicom
 from medlake.quarantine import (
     PositionKind, QuarantineReason, file_quarantine_rows, quarantine_schema, write_quarantine,
 )
-from medlake.session import session_conf
+from medlake.spark_session import session_conf
 from medlake.runs import RunSummary, start_run
 
 if TYPE_CHECKING:

@@ -9,15 +9,15 @@ from pathlib import Path
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator, Mapping
 
-from medlake.config import MedlakeConfig
-from medlake.errors import MetastoreLockedError
+from medlake.config import MedlakeConfig, load_config
+from medlake.errors import ConfigError, MetastoreLockedError
 from medlake.spark_defaults import session_settings
 from medlake.tables import ensure_databases
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["build_session", "check_metastore_free", "session_conf"]
+__all__ = ["build_session", "check_metastore_free", "session_conf", "session_config"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def _launched_by_spark_submit() -> bool:
 
 
 def build_session(config: MedlakeConfig, extra_conf: Mapping[str, str] | None = None) -> "SparkSession":
-    """Build (or join) the SparkSession with Delta Lake, the metastore and the profile's settings.
+    """Build the SparkSession with Delta Lake, the metastore and the profile's settings, or return
+    the one this process already has (a session's settings cannot change once it runs).
 
     Under ``spark-submit`` the master given on its command line wins over the profile's.
     Settings in ``extra_conf`` are applied last.
@@ -82,8 +83,9 @@ def build_session(config: MedlakeConfig, extra_conf: Mapping[str, str] | None = 
     """
     from pyspark.sql import SparkSession
 
-    if SparkSession.getActiveSession() is None:  # joining this process's own session needs no check
-        check_metastore_free(config)
+    if (active := SparkSession.getActiveSession()) is not None:
+        return active  # this process's own session: its settings are fixed since it started
+    check_metastore_free(config)
     if config.embedded_metastore and "://" not in config.home:
         os.makedirs(config.home, exist_ok=True)
     settings = {**session_settings(config), **(extra_conf or {})}
@@ -107,6 +109,16 @@ def build_session(config: MedlakeConfig, extra_conf: Mapping[str, str] | None = 
         raise
     LOGGER.info("Spark %s session ready (profile %s)", spark.version, config.profile)
     return spark
+
+
+def session_config(spark: "SparkSession") -> MedlakeConfig:
+    """Return the configuration ``spark`` was built with (its profile and home), for the library API."""
+    profile = spark.conf.get("spark.medlake.profile", None)
+    home = spark.conf.get("spark.medlake.home", None)
+    if profile is None or home is None:
+        raise ConfigError("Unable to run a medlake job in this session as it was not built by medlake; "
+                          "use spark = medlake.session()")
+    return load_config(profile, environ={**os.environ, "MEDLAKE_HOME": home})
 
 
 @contextmanager
