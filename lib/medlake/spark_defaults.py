@@ -255,10 +255,14 @@ def session_settings(config: MedlakeConfig) -> dict[str, str]:
     return settings
 
 
-def _print_submit_args(config: MedlakeConfig) -> None:
-    """Print spark-submit options, NUL-separated, for ``spark-submit.sh``."""
+def _print_submit_args(config: MedlakeConfig, *, python: bool = True) -> None:
+    """Print spark-submit options, NUL-separated, for ``spark-submit.sh`` (``python``: a Python job,
+    which gets ``lib/`` as ``--py-files``; the SQL servers are JVM applications)."""
     settings = session_settings(config)
-    args = ["--py-files", str(build_library_zip())]
+    if not python:  # the server's per-connection sessions load the Delta catalog with the system class loader
+        settings["spark.driver.extraClassPath"] = os.pathsep.join(filter(None, [
+            settings.get("spark.driver.extraClassPath"), *(str(jar) for jar in delta_jars())]))
+    args = ["--py-files", str(build_library_zip())] if python else []
     if config.master:
         args += ["--master", config.master]
     for key, value in settings.items():
@@ -267,7 +271,7 @@ def _print_submit_args(config: MedlakeConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m medlake.spark_defaults resolve|submit-args``."""
+    """``python -m medlake.spark_defaults resolve|submit-args [--sql-server]``."""
     from medlake.config import load_config
 
     command = (argv if argv is not None else sys.argv[1:]) or ["resolve"]
@@ -277,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"medlake: {len(jars)} Delta JARs for {delta_coordinate()} ready", file=sys.stderr)
             resolve_derby_jars()
         elif command[0] == "submit-args":
-            _print_submit_args(load_config())
+            _print_submit_args(load_config(), python="--sql-server" not in command)
         else:
             print(f"medlake: unknown command {command[0]!r}; use resolve or submit-args", file=sys.stderr)
             return 2
