@@ -27,6 +27,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from medlake.config import load_config
+from medlake.metastore import stop_server
 from medlake.dicom.header import HeaderOptions, read_instance
 from medlake.dicom.ingest_job import READ_SETTINGS, read_dicom_files, run_dicom_ingest
 from medlake.listing import list_files, listing_frame
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if owned:
                 spark.stop()
+                stop_server(config)  # the shared metastore of this run's home
     if parsed != len(paths) or summary.counts.get("loaded") != len(paths):
         print(f"Unable to benchmark as {parsed} files were parsed and {summary.counts.get('loaded')} loaded "
               f"of {len(paths)}", file=sys.stderr)

@@ -39,6 +39,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from medlake.config import load_config
+from medlake.metastore import stop_server
 from medlake.fhir.ingest_job import run_fhir_ingest
 from medlake.spark_session import build_session
 from medlake.synthetic.fhir import write_ndjson
@@ -83,6 +84,8 @@ def _whole_processes(work: Path, data: Path, pairs: int) -> None:
     for _ in range(pairs):
         noop.append(_submit_seconds(home, *ingest))
         select.append(_submit_seconds(home, "jobs/sql.py", "SELECT 1"))
+    subprocess.run([str(_ROOT / "spark-submit.sh"), "--metastore", "stop"], cwd=_ROOT, capture_output=True,
+                   env={**os.environ, "MEDLAKE_HOME": str(home)}, check=False)
     rerun, baseline = statistics.median(noop), statistics.median(select)
     print(f"whole processes (./spark-submit.sh, median of {pairs})        seconds  vs SELECT 1")
     for name, seconds in (("ingest", first), ("no-op rerun (every file unchanged)", rerun),
@@ -143,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
               f"local mode) {_jvm_peak_bytes(spark) / 2**20:.0f} MiB")
         if owned:
             spark.stop()
+            stop_server(config)  # the shared metastore of this run's home
         if not args.tiny:
             _whole_processes(work, data, args.pairs)
     finally:

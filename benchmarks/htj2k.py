@@ -106,6 +106,7 @@ def _job(paths: list[Path], home: Path) -> tuple[float, dict[str, int]]:
     """Ingest the files' headers (not timed), then time the job end to end."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from medlake.config import load_config
+    from medlake.metastore import stop_server
     from medlake.dicom.ingest_job import run_dicom_ingest
     from medlake.dicom.transcode_job import run_htj2k_transcode
     from medlake.spark_session import build_session
@@ -122,6 +123,7 @@ def _job(paths: list[Path], home: Path) -> tuple[float, dict[str, int]]:
     finally:
         if owned:
             spark.stop()
+            stop_server(config)  # the shared metastore of this run's home
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from medlake.config import load_config
+from medlake.metastore import stop_server
 from medlake.spark_session import build_session
 
 _HERE = Path(__file__).resolve().parent
@@ -42,8 +43,8 @@ def main() -> int:
     timings = []
     with tempfile.TemporaryDirectory(prefix="medlake-bench-tiny-") as home:
         os.environ["MEDLAKE_HOME"] = home
-        spark = build_session(load_config("local", environ={"MEDLAKE_HOME": home}),
-                              {"spark.ui.showConsoleProgress": "false"})
+        config = load_config("local", environ={"MEDLAKE_HOME": home})
+        spark = build_session(config, {"spark.ui.showConsoleProgress": "false"})
         try:
             for name in ORDER:
                 print(f"== benchmarks/{name}.py --tiny", flush=True)
@@ -54,6 +55,7 @@ def main() -> int:
                     failed.append(name)
         finally:
             spark.stop()
+            stop_server(config)
     for name, seconds, status in timings:
         print(f"medlake: benchmarks/{name}.py --tiny: {seconds:.1f} s, exit {status}", file=sys.stderr)
     if failed:
