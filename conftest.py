@@ -11,8 +11,17 @@ from _pytest.doctest import DoctestItem
 
 from medlake.config import MedlakeConfig, load_config
 
-#: Doctests of the library API, which run jobs: they get ``spark`` (the run's session) and ``medlake``.
-_API_DOCTESTS = {"medlake.spark_session", "medlake.fhir.ingest", "medlake.dicom.ingest", "medlake.dicom.transcode"}
+#: Doctests of the library API, which run jobs: they get ``spark`` (the run's session) and ``medlake``,
+#: and run last, so that what they load cannot change what the tests find in the shared lake.
+_API_DOCTESTS = {"medlake.session", "medlake.fhir.ingest", "medlake.dicom.ingest", "medlake.dicom.transcode"}
+
+
+def _is_api_doctest(item: pytest.Item) -> bool:
+    return isinstance(item, DoctestItem) and item.name in _API_DOCTESTS
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_is_api_doctest)  # stable: every other item keeps its place
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +48,7 @@ def spark(config: MedlakeConfig) -> Iterator["object"]:
 
 @pytest.fixture(autouse=True)
 def _library_api_doctests(request: pytest.FixtureRequest, doctest_namespace: dict[str, object]) -> None:
-    if isinstance(request.node, DoctestItem) and request.node.name in _API_DOCTESTS:
+    if _is_api_doctest(request.node):
         import medlake
 
         doctest_namespace.update(spark=request.getfixturevalue("spark"), medlake=medlake)

@@ -25,7 +25,7 @@ def ingest(spark: "SparkSession", paths: Sequence[str]) -> "RunSummary":
     Parameters
     ----------
     spark
-        A session from :func:`medlake.spark_session`.
+        A session from :func:`medlake.session`.
     paths
         Files or directories (searched recursively), local paths or URIs.
 
@@ -54,7 +54,7 @@ def transcode(spark: "SparkSession", output_dicom: str | None = None) -> "RunSum
     Parameters
     ----------
     spark
-        A session from :func:`medlake.spark_session`.
+        A session from :func:`medlake.session`.
     output_dicom
         Also write one HTJ2K DICOM file per fully transcoded instance under this directory.
 

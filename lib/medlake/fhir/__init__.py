@@ -28,7 +28,7 @@ def ingest(spark: "SparkSession", paths: Sequence[str], validate: bool = False) 
     Parameters
     ----------
     spark
-        A session from :func:`medlake.spark_session`.
+        A session from :func:`medlake.session`.
     paths
         Files or directories (searched recursively), local paths or URIs.
     validate
