@@ -1,0 +1,137 @@
+"""``ops.quality``: one row per expectation per run, from Great Expectations' validation results.
+
+A row holds counts, a percentage and, for the few expectations that observe an aggregate (a
+compression ratio, the frame's column names), that value as short text; never a row's value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from medlake.config import TableConfig
+from medlake.errors import JobError
+from medlake.tables import OPS_QUALITY, create_table
+
+if TYPE_CHECKING:
+    from great_expectations.core import ExpectationSuiteValidationResult
+    from pyspark.sql import SparkSession
+    from pyspark.sql.types import StructType
+
+    from medlake.quality.suites import Check
+
+__all__ = ["Outcome", "outcomes", "quality_schema", "write_outcomes"]
+
+_OBSERVED_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's result in one run (a row of ``ops.quality``)."""
+
+    suite: str
+    table: str
+    check: str
+    expectation_type: str
+    column: str | None
+    severity: str
+    success: bool
+    observed_value: str | None
+    element_count: int | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+
+    def describe(self) -> str:
+        """Return ``suite <s>, check <c> (<expectation> on <column>): <counts>`` for messages (no values)."""
+        on = f" on {self.column}" if self.column else ""
+        counts = (f"{self.unexpected_count} of {self.element_count} rows unexpected"
+                  if self.unexpected_count is not None else f"observed {self.observed_value}")
+        return f"suite {self.suite}, check {self.check} ({self.expectation_type}{on}): {counts}"
+
+
+def quality_schema() -> "StructType":
+    """Return the schema of ``ops.quality``."""
+    from pyspark.sql.types import (
+        BooleanType, DoubleType, LongType, StringType, StructField, StructType, TimestampType,
+    )
+
+    def column(name: str, kind: object, comment: str, nullable: bool = True) -> StructField:
+        return StructField(name, kind, nullable, {"comment": comment})  # type: ignore[arg-type]
+
+    return StructType([
+        column("run_id", StringType(), "The quality run (ops.runs)", False),
+        column("checked_at", TimestampType(), "When the run started", False),
+        column("suite", StringType(), "Suite name, e.g. fhir.patient or ops.ledger", False),
+        column("table", StringType(), "The table whose rows the expectation counts", False),
+        column("check", StringType(), "Stable check name (the profile's quality.severity key)", False),
+        column("expectation_type", StringType(), "Great Expectations expectation, e.g. expect_column_values_to_be_unique",
+               False),
+        column("column", StringType(), "Column of the suite's frame (comma-separated for column pairs)"),
+        column("severity", StringType(), "critical (fails the job) or warning", False),
+        column("success", BooleanType(), "Whether the expectation held", False),
+        column("observed_value", StringType(), "Observed aggregate (ratio, column names) as text; never a row's value"),
+        column("element_count", LongType(), "Rows the expectation looked at"),
+        column("unexpected_count", LongType(), "Rows that broke it"),
+        column("unexpected_percent", DoubleType(), "Unexpected rows as a percentage of the non-null ones"),
+    ])
+
+
+def _column(kwargs: Mapping[str, Any]) -> str | None:
+    if "column" in kwargs:
+        return str(kwargs["column"])
+    if "column_A" in kwargs:
+        return f"{kwargs['column_A']},{kwargs['column_B']}"
+    return None
+
+
+def _observed(value: Any) -> str | None:
+    """An observed aggregate as short text: numbers and lists of names only."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return f"{value:.6g}"
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ",".join(value)[:_OBSERVED_CHARS]
+    return None
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def outcomes(suite: str, checks: Sequence["Check"], validation: "ExpectationSuiteValidationResult") -> list[Outcome]:
+    """Return one :class:`Outcome` per expectation result, matched to its check by the expectation's meta."""
+    by_name = {check.name: check for check in checks}
+    rows = []
+    for result in validation.results:
+        config = result.expectation_config
+        if config is None:
+            raise JobError("Unable to record a quality result as Great Expectations returned it without its expectation")
+        check = by_name[config.meta["check"]]
+        details = result.result or {}
+        raised = bool((result.exception_info or {}).get("raised_exception"))
+        percent = details.get("unexpected_percent")
+        rows.append(Outcome(
+            suite=suite, table=check.table, check=check.name, expectation_type=config.type,
+            column=_column(config.kwargs), severity=config.meta["severity"], success=bool(result.success),
+            observed_value="exception" if raised else _observed(details.get("observed_value")),
+            element_count=_count(details.get("element_count")), unexpected_count=_count(details.get("unexpected_count")),
+            unexpected_percent=None if percent is None else float(percent)))
+    return rows
+
+
+def write_outcomes(spark: "SparkSession", run_id: str, checked_at: datetime, rows: Sequence[Outcome],
+                   settings: TableConfig) -> int:
+    """Append the run's rows to ``ops.quality`` (created on first use); return the table's new version."""
+    from medlake.tables import table_version
+
+    create_table(spark, OPS_QUALITY, quality_schema(), settings=settings,
+                 comment="One row per quality expectation per run (counts only, no patient data)")
+    data = [(run_id, checked_at, row.suite, row.table, row.check, row.expectation_type, row.column, row.severity,
+             row.success, row.observed_value, row.element_count, row.unexpected_count, row.unexpected_percent)
+            for row in rows]
+    if data:
+        spark.createDataFrame(data, quality_schema()).write.format("delta").mode("append").saveAsTable(OPS_QUALITY)
+    return table_version(spark, OPS_QUALITY)
