@@ -7,7 +7,6 @@ over databases of this module's own (:class:`medlake.quality.suites.Lake`).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import uuid
@@ -33,6 +32,8 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 PATIENTS = 3
 SEED = 14
+#: The FHIR types with checks of their own (fewer types: a faster ingest).
+FHIR_TYPES = ("Patient", "Observation", "Encounter", "Condition")
 #: Tables of the clean lake, each with the column that names the run that wrote a row.
 _DICOM_TABLES = {"dicom.instance": "run_id", "dicom.series": "run_id", "dicom.study": "run_id",
                  "dicom.image_set": "run_id", "dicom.frame": "run_id"}
@@ -89,11 +90,10 @@ def generated(spark: Any, config: Any, tmp_path_factory: pytest.TempPathFactory)
     root = tmp_path_factory.mktemp("quality-data")
     assert generate(["--out", str(root), "--patients", str(PATIENTS), "--seed", str(SEED), "--dicom",
                      "--rows", "16", "--columns", "16", "--instances-per-series", "1", "--frames", "2"]) == 0
-    runs = [run_fhir_ingest(spark, config, [str(root / "fhir")]),
+    runs = [run_fhir_ingest(spark, config, [str(root / "fhir" / f"{name}.ndjson") for name in FHIR_TYPES]),
             run_dicom_ingest(spark, config, [str(root / "dicom")]),
             run_htj2k_transcode(spark, config)]
-    types = sorted(json.loads((root / "expected" / "fhir.json").read_text()))
-    return Generated(root, types, runs)
+    return Generated(root, list(FHIR_TYPES), runs)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def faulty(spark: Any, config: Any, clean: Checked) -> Checked:
     (patients.withColumn("birthDate", F.when(F.col("id") == second, F.lit(FUTURE_BIRTH)).otherwise(F.col("birthDate")))
      .unionByName(patients.where(F.col("id") == first))  # a duplicate id
      .write.format("delta").saveAsTable(lake.table("fhir.patient")))
-    observations = spark.table(clean.lake.table("fhir.observation")).orderBy("id")
+    observations = spark.table(clean.lake.table("fhir.observation")).orderBy("id").limit(10)  # 1 orphan: 10 %
     bogus, orphan = [row.id for row in observations.select("id").limit(2).collect()]
     (observations.withColumn("status", F.when(F.col("id") == bogus, F.lit("not-a-status")).otherwise(F.col("status")))
      .withColumn("subject", F.when(F.col("id") == orphan, F.col("subject").withField("reference", F.lit(ORPHAN)))

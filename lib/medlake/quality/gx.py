@@ -67,7 +67,9 @@ def open_context(config: "MedlakeConfig") -> "FileDataContext":
         "store_backend": {"class_name": "TupleFilesystemStoreBackend",
                           "base_directory": str(report_index(config).parent)},
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder", "show_how_to_buttons": False,
-                               "validation_results_limit": config.quality.report_index_limit},
+                               "validation_results_limit": config.quality.report_index_limit,
+                               "view": {"module_name": "medlake.quality.report",
+                                        "class_name": "OfflineIndexPageView"}},
     }
     for name in list(context.config.data_docs_sites or {}):
         if name != SITE_NAME:

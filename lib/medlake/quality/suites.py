@@ -176,11 +176,6 @@ def _coded(path: str, system: str) -> "Column":
     return F.try_element_at(F.filter(F.col(f"{path}.coding"), lambda c: c["system"] == system), F.lit(1))["code"]
 
 
-def _quoted(text: str) -> str:
-    """``text`` as a Spark SQL string literal (for row conditions)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 class _Builder:
     """Builds the suites of one lake under one profile; each method returns one suite."""
 
@@ -243,6 +238,7 @@ class _Builder:
                                                                   Callable[[], list[Check]]]:
         """Return the extra columns and checks of ``resource_type`` (none for most types)."""
         import great_expectations.expectations as gxe
+        from great_expectations.expectations.row_conditions import Column as Where
         from pyspark.sql import functions as F
 
         def in_order(name: str, later: str, earlier: str) -> Check:
@@ -273,8 +269,7 @@ class _Builder:
                 self.check("observation_subject_present",
                            gxe.ExpectColumnValuesToNotBeNull(column="subject_reference"), table),
                 self.check("quantity_has_ucum_code", gxe.ExpectColumnValuesToNotBeNull(
-                    column="valueQuantity_ucum_code", row_condition="valueQuantity_value IS NOT NULL",
-                    condition_parser="spark"), table),
+                    column="valueQuantity_ucum_code", row_condition=Where("valueQuantity_value").is_not_null()), table),
             ]),
             "Encounter": (lambda: {
                 "status": F.col("status"), "period_start": _instant("period.start"),
@@ -300,6 +295,7 @@ class _Builder:
     def references_suite(self) -> Suite:
         """Each referencing type's Patient references resolve to ``fhir.patient``, up to a threshold."""
         import great_expectations.expectations as gxe
+        from great_expectations.expectations.row_conditions import Column as Where
         from pyspark.sql import DataFrame
         from pyspark.sql import functions as F
 
@@ -322,8 +318,8 @@ class _Builder:
         def checks(_: "DataFrame") -> list[Check]:
             mostly = 1.0 - self.config.max_unresolved_reference_fraction
             return [self.check("patient_reference_resolves", gxe.ExpectColumnValuesToNotBeNull(
-                column="resolved_patient_id", mostly=mostly, row_condition=f"source_table = {_quoted(table)}",
-                condition_parser="spark"), table) for table in sources()]
+                column="resolved_patient_id", mostly=mostly, row_condition=Where("source_table") == table), table)
+                for table in sources()]
 
         return Suite(REFERENCES_SUITE, (patient,), frame, checks)
 
@@ -356,19 +352,19 @@ class _Builder:
     def frame_suite(self) -> Suite:
         """Every transcoded frame verified (and not a mismatch); a CRC32 on every stored frame."""
         import great_expectations.expectations as gxe
+        from great_expectations.expectations.row_conditions import Column as Where
 
-        transcoded = f"action = {_quoted(FrameAction.TRANSCODED)}"
+        transcoded = Where("action") == str(FrameAction.TRANSCODED)
 
         def checks(_: "DataFrame") -> list[Check]:
             return [
                 self.check("frame_verified", gxe.ExpectColumnValuesToNotBeNull(
-                    column="verification", row_condition=transcoded, condition_parser="spark"), FRAME_TABLE),
+                    column="verification", row_condition=transcoded), FRAME_TABLE),
                 self.check("frame_verification_matches", gxe.ExpectColumnValuesToBeInSet(
                     column="verification", value_set=[Verification.OPENJPEG, Verification.OPENJPH_ONLY],
-                    row_condition=transcoded, condition_parser="spark"), FRAME_TABLE),
+                    row_condition=transcoded), FRAME_TABLE),
                 self.check("frame_crc32_present", gxe.ExpectColumnValuesToNotBeNull(
-                    column="crc32", row_condition=f"action != {_quoted(FrameAction.PASS_THROUGH)}",
-                    condition_parser="spark"), FRAME_TABLE),
+                    column="crc32", row_condition=Where("action") != str(FrameAction.PASS_THROUGH)), FRAME_TABLE),
             ]
 
         return Suite(FRAME_TABLE, (FRAME_TABLE,),
@@ -377,6 +373,7 @@ class _Builder:
     def compression_suite(self) -> Suite:
         """Raw bytes over HTJ2K bytes of each modality's transcoded frames within its configured range."""
         import great_expectations.expectations as gxe
+        from great_expectations.expectations.row_conditions import Column as Where
         from pyspark.sql import functions as F
 
         def frame() -> "DataFrame":
@@ -394,7 +391,7 @@ class _Builder:
             return [self.check("compression_ratio_in_range", gxe.ExpectColumnMeanToBeBetween(
                 column="compression_ratio", min_value=ranges.get(modality, ranges["default"])[0],
                 max_value=ranges.get(modality, ranges["default"])[1],
-                row_condition=f"modality = {_quoted(modality)}", condition_parser="spark"), FRAME_TABLE)
+                row_condition=Where("modality") == modality), FRAME_TABLE)
                 for modality in modalities]
 
         return Suite(COMPRESSION_SUITE, (FRAME_TABLE, DICOM_SERIES), frame, checks)

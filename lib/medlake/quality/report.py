@@ -1,0 +1,36 @@
+"""The report's index page with its tables written out as HTML, so that it reads without network access.
+
+Great Expectations' own index page leaves its tables empty and fills them with bootstrap-table,
+loaded from a CDN; the pages of suites and validation results are plain HTML already.
+"""
+
+from __future__ import annotations
+
+from great_expectations.render.view import DefaultJinjaIndexPageView
+from jinja2 import ChoiceLoader, DictLoader
+
+__all__ = ["OfflineIndexPageView"]
+
+#: Replaces GE's ``bootstrap_table.j2`` (the same context: ``content_block`` with columns and rows).
+_TABLE = """{% include 'content_block_header.j2' %}
+<table class="table table-sm table-hover">
+  <thead><tr>{% for column in content_block["table_columns"] %}<th>{{ column["title"] }}</th>{% endfor %}</tr></thead>
+  <tbody>
+  {%- for row in content_block["table_data"] %}
+    <tr>{% for column in content_block["table_columns"] -%}
+      <td>{% if row.get("_table_row_link_path") %}<a href="{{ row["_table_row_link_path"] }}">{% endif -%}
+      {{ row.get(column["field"], "") | safe }}{% if row.get("_table_row_link_path") %}</a>{% endif %}</td>
+    {%- endfor %}</tr>
+  {%- endfor %}
+  </tbody>
+</table>
+"""
+
+
+class OfflineIndexPageView(DefaultJinjaIndexPageView):
+    """GE's index page view with its tables rendered on the server (cells are GE's own HTML)."""
+
+    def __init__(self, custom_styles_directory: str | None = None, custom_views_directory: str | None = None) -> None:
+        super().__init__(custom_styles_directory=custom_styles_directory,
+                         custom_views_directory=custom_views_directory)
+        self.env.loader = ChoiceLoader([DictLoader({"bootstrap_table.j2": _TABLE}), self.env.loader])
