@@ -37,7 +37,8 @@ def _selected(suites: list[Suite], names: Sequence[str] | None) -> list[Suite]:
     return [suite for suite in suites if suite.name in names]
 
 
-def _validate(spark: "SparkSession", run: "Run", context: "FileDataContext", suite: Suite, lake: Lake) -> list[Outcome] | None:
+def _validate(spark: "SparkSession", run: "Run", context: "FileDataContext", suite: Suite,
+              lake: Lake) -> list[Outcome] | None:
     """Validate one suite in a stage of its own; return its outcomes, or None when a table is missing."""
     with run.stage(suite.name) as logged:
         if missing := [table for table in suite.requires if not spark.catalog.tableExists(lake.table(table))]:
@@ -46,7 +47,7 @@ def _validate(spark: "SparkSession", run: "Run", context: "FileDataContext", sui
         frame = suite.frame().persist()
         try:
             checks = suite.checks(frame)
-            rows = outcomes(suite.name, checks,
+            rows = outcomes(suite, checks,
                             validate_suite(context, suite.name, frame, checks, run.run_id))
         finally:
             frame.unpersist()
@@ -105,7 +106,8 @@ def run(spark: "SparkSession", suites: Sequence[str] | None = None, *, config: M
         failed = [row for row in rows if not row.success]
         critical = [row for row in failed if row.severity == Severity.CRITICAL]
         run.summary.add(suites=sum(v is not None for v in validated), suites_skipped=sum(v is None for v in validated),
-                        expectations=len(rows), failed_critical=len(critical), failed_warning=len(failed) - len(critical))
+                        expectations=len(rows), failed_critical=len(critical),
+                        failed_warning=len(failed) - len(critical))
         for row in failed:
             LOGGER.warning("Quality %s: %s", row.severity, row.describe())
         LOGGER.info("Quality report: %s", report_index(config))

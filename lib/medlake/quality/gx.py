@@ -1,4 +1,4 @@
-"""Great Expectations plumbing: the file data context under ``MEDLAKE_HOME``, its Data Docs site, one checkpoint per suite.
+"""Great Expectations: the file data context under ``MEDLAKE_HOME``, its Data Docs site, a checkpoint per suite.
 
 The context lives in ``MEDLAKE_HOME/gx`` (suites, validation definitions, checkpoints, results);
 the HTML report is its only Data Docs site, in ``MEDLAKE_HOME/reports/quality``. GE validates in

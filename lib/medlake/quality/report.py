@@ -7,7 +7,7 @@ loaded from a CDN; the pages of suites and validation results are plain HTML alr
 from __future__ import annotations
 
 from great_expectations.render.view import DefaultJinjaIndexPageView
-from jinja2 import ChoiceLoader, DictLoader
+from jinja2 import BaseLoader, ChoiceLoader, DictLoader
 
 __all__ = ["OfflineIndexPageView"]
 
@@ -33,4 +33,7 @@ class OfflineIndexPageView(DefaultJinjaIndexPageView):
     def __init__(self, custom_styles_directory: str | None = None, custom_views_directory: str | None = None) -> None:
         super().__init__(custom_styles_directory=custom_styles_directory,
                          custom_views_directory=custom_views_directory)
-        self.env.loader = ChoiceLoader([DictLoader({"bootstrap_table.j2": _TABLE}), self.env.loader])
+        loaders: list[BaseLoader] = [DictLoader({"bootstrap_table.j2": _TABLE})]
+        if self.env.loader is not None:
+            loaders.append(self.env.loader)
+        self.env.loader = ChoiceLoader(loaders)

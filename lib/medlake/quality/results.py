@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from pyspark.sql.types import StructType
 
-    from medlake.quality.suites import Check
+    from medlake.quality.suites import Check, Suite
 
 __all__ = ["Outcome", "outcomes", "quality_schema", "write_outcomes"]
 
@@ -57,24 +57,21 @@ def quality_schema() -> "StructType":
         BooleanType, DoubleType, LongType, StringType, StructField, StructType, TimestampType,
     )
 
-    def column(name: str, kind: object, comment: str, nullable: bool = True) -> StructField:
-        return StructField(name, kind, nullable, {"comment": comment})  # type: ignore[arg-type]
-
     return StructType([
-        column("run_id", StringType(), "The quality run (ops.runs)", False),
-        column("checked_at", TimestampType(), "When the run started", False),
-        column("suite", StringType(), "Suite name, e.g. fhir.patient or ops.ledger", False),
-        column("table", StringType(), "The table whose rows the expectation counts", False),
-        column("check", StringType(), "Stable check name (the profile's quality.severity key)", False),
-        column("expectation_type", StringType(), "Great Expectations expectation, e.g. expect_column_values_to_be_unique",
-               False),
-        column("column", StringType(), "Column of the suite's frame (comma-separated for column pairs)"),
-        column("severity", StringType(), "critical (fails the job) or warning", False),
-        column("success", BooleanType(), "Whether the expectation held", False),
-        column("observed_value", StringType(), "Observed aggregate (ratio, column names) as text; never a row's value"),
-        column("element_count", LongType(), "Rows the expectation looked at"),
-        column("unexpected_count", LongType(), "Rows that broke it"),
-        column("unexpected_percent", DoubleType(), "Unexpected rows as a percentage of the non-null ones"),
+        StructField("run_id", StringType(), False, {"comment": "The quality run (ops.runs)"}),
+        StructField("checked_at", TimestampType(), False, {"comment": "When the run started"}),
+        StructField("suite", StringType(), False, {"comment": "Suite name, e.g. fhir.patient or ops.ledger"}),
+        StructField("table", StringType(), False, {"comment": "The table whose rows the expectation counts"}),
+        StructField("check", StringType(), False, {"comment": "Check name (a quality.severity key)"}),
+        StructField("expectation_type", StringType(), False, {"comment": "Great Expectations expectation type"}),
+        StructField("column", StringType(), True, {"comment": "Column of the suite's frame (pairs: A,B)"}),
+        StructField("severity", StringType(), False, {"comment": "critical (fails the job) or warning"}),
+        StructField("success", BooleanType(), False, {"comment": "Whether the expectation held"}),
+        StructField("observed_value", StringType(), True,
+                    {"comment": "Observed aggregate (a ratio, column names) as text; never a row's value"}),
+        StructField("element_count", LongType(), True, {"comment": "Rows the expectation looked at"}),
+        StructField("unexpected_count", LongType(), True, {"comment": "Rows that broke it"}),
+        StructField("unexpected_percent", DoubleType(), True, {"comment": "Unexpected % of the non-null rows"}),
     ])
 
 
@@ -101,23 +98,26 @@ def _count(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def outcomes(suite: str, checks: Sequence["Check"], validation: "ExpectationSuiteValidationResult") -> list[Outcome]:
+def outcomes(suite: "Suite", checks: Sequence["Check"],
+             validation: "ExpectationSuiteValidationResult") -> list[Outcome]:
     """Return one :class:`Outcome` per expectation result, matched to its check by the expectation's meta."""
     by_name = {check.name: check for check in checks}
     rows = []
     for result in validation.results:
         config = result.expectation_config
         if config is None:
-            raise JobError("Unable to record a quality result as Great Expectations returned it without its expectation")
+            raise JobError("Unable to record a quality result as Great Expectations returned one without "
+                           "its expectation")
         check = by_name[config.meta["check"]]
         details = result.result or {}
         raised = bool((result.exception_info or {}).get("raised_exception"))
         percent = details.get("unexpected_percent")
         rows.append(Outcome(
-            suite=suite, table=check.table, check=check.name, expectation_type=config.type,
+            suite=suite.name, table=check.table or suite.table, check=check.name, expectation_type=config.type,
             column=_column(config.kwargs), severity=config.meta["severity"], success=bool(result.success),
             observed_value="exception" if raised else _observed(details.get("observed_value")),
-            element_count=_count(details.get("element_count")), unexpected_count=_count(details.get("unexpected_count")),
+            element_count=_count(details.get("element_count")),
+            unexpected_count=_count(details.get("unexpected_count")),
             unexpected_percent=None if percent is None else float(percent)))
     return rows
 

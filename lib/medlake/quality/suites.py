@@ -63,19 +63,21 @@ class Lake:
 
 @dataclass(frozen=True)
 class Check:
-    """One expectation under a check name, with its severity and the table whose rows it counts."""
+    """One expectation under a check name, with its severity."""
 
     name: str
     expectation: "Expectation"
     severity: Severity
-    table: str
+    #: The table whose rows it counts, when not the suite's (the references suite covers several).
+    table: str | None = None
 
 
 @dataclass(frozen=True)
 class Suite:
-    """A named set of checks over one DataFrame; skipped when a table it ``requires`` is missing."""
+    """A named set of checks over one DataFrame of ``table``; skipped when a table it ``requires`` is missing."""
 
     name: str
+    table: str
     requires: tuple[str, ...]
     frame: Callable[[], "DataFrame"]
     #: The checks, given the (cached) frame: the compression suite has one per modality present.
@@ -186,9 +188,9 @@ class _Builder:
         self.today = today
         self.severities = _severities(config)
 
-    def check(self, name: str, expectation: "Expectation", table: str) -> Check:
+    def check(self, name: str, expectation: "Expectation", table: str | None = None) -> Check:
         expectation.meta = {"check": name, "severity": str(self.severities[name])}
-        return Check(name, expectation, self.severities[name], table)
+        return Check(name, expectation, self.severities[name])
 
     def read(self, table: str) -> "DataFrame":
         return self.spark.table(self.lake.table(table))
@@ -209,7 +211,7 @@ class _Builder:
         from pyspark.sql import functions as F
 
         table = typed_table(resource_type)
-        extra_columns, extra_checks = self.type_rules(resource_type, table)
+        extra_columns, extra_checks = self.type_rules(resource_type)
 
         def frame() -> "DataFrame":
             source = self.read(table)
@@ -220,22 +222,20 @@ class _Builder:
 
         def checks(_: "DataFrame") -> list[Check]:
             return [
-                self.check("id_not_null", gxe.ExpectColumnValuesToNotBeNull(column="id"), table),
-                self.check("id_unique", gxe.ExpectColumnValuesToBeUnique(column="id"), table),
+                self.check("id_not_null", gxe.ExpectColumnValuesToNotBeNull(column="id")),
+                self.check("id_unique", gxe.ExpectColumnValuesToBeUnique(column="id")),
                 self.check("resource_type_matches_table",
-                           gxe.ExpectColumnValuesToBeInSet(column="resourceType", value_set=[resource_type]), table),
+                           gxe.ExpectColumnValuesToBeInSet(column="resourceType", value_set=[resource_type])),
                 self.check("lineage_columns_present",
-                           gxe.ExpectTableColumnsToMatchSet(column_set=list(LINEAGE_COLUMNS), exact_match=False),
-                           table),
-                *[self.check("lineage_not_null", gxe.ExpectColumnValuesToNotBeNull(column=name), table)
+                           gxe.ExpectTableColumnsToMatchSet(column_set=list(LINEAGE_COLUMNS), exact_match=False)),
+                *[self.check("lineage_not_null", gxe.ExpectColumnValuesToNotBeNull(column=name))
                   for name in LINEAGE_COLUMNS],
                 *extra_checks(),
             ]
 
-        return Suite(table, (table,), frame, checks)
+        return Suite(table, table, (table,), frame, checks)
 
-    def type_rules(self, resource_type: str, table: str) -> tuple[Callable[[], dict[str, "Column"]],
-                                                                  Callable[[], list[Check]]]:
+    def type_rules(self, resource_type: str) -> tuple[Callable[[], dict[str, "Column"]], Callable[[], list[Check]]]:
         """Return the extra columns and checks of ``resource_type`` (none for most types)."""
         import great_expectations.expectations as gxe
         from great_expectations.expectations.row_conditions import Column as Where
@@ -243,10 +243,10 @@ class _Builder:
 
         def in_order(name: str, later: str, earlier: str) -> Check:
             return self.check(name, gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A=later, column_B=earlier, or_equal=True, ignore_row_if="either_value_is_missing"), table)
+                column_A=later, column_B=earlier, or_equal=True, ignore_row_if="either_value_is_missing"))
 
         def in_set(name: str, column: str, values: list[str]) -> Check:
-            return self.check(name, gxe.ExpectColumnValuesToBeInSet(column=column, value_set=values), table)
+            return self.check(name, gxe.ExpectColumnValuesToBeInSet(column=column, value_set=values))
 
         rules: dict[str, tuple[Callable[[], dict[str, Column]], Callable[[], list[Check]]]] = {
             "Patient": (lambda: {
@@ -255,9 +255,9 @@ class _Builder:
             }, lambda: [
                 in_set("gender_in_value_set", "gender", _GENDER),
                 self.check("birth_date_is_partial_date",
-                           gxe.ExpectColumnValuesToMatchRegex(column="birthDate", regex=_PARTIAL_DATE), table),
+                           gxe.ExpectColumnValuesToMatchRegex(column="birthDate", regex=_PARTIAL_DATE)),
                 self.check("birth_date_not_in_future", gxe.ExpectColumnValuesToBeBetween(
-                    column="birthDate_start", max_value=self.today), table),
+                    column="birthDate_start", max_value=self.today)),
                 in_order("deceased_not_before_birth", "deceasedDateTime_start", "birthDate_start"),
             ]),
             "Observation": (lambda: {
@@ -267,9 +267,9 @@ class _Builder:
             }, lambda: [
                 in_set("observation_status_in_value_set", "status", _OBSERVATION_STATUS),
                 self.check("observation_subject_present",
-                           gxe.ExpectColumnValuesToNotBeNull(column="subject_reference"), table),
+                           gxe.ExpectColumnValuesToNotBeNull(column="subject_reference")),
                 self.check("quantity_has_ucum_code", gxe.ExpectColumnValuesToNotBeNull(
-                    column="valueQuantity_ucum_code", row_condition=Where("valueQuantity_value").is_not_null()), table),
+                    column="valueQuantity_ucum_code", row_condition=Where("valueQuantity_value").is_not_null())),
             ]),
             "Encounter": (lambda: {
                 "status": F.col("status"), "period_start": _instant("period.start"),
@@ -307,7 +307,8 @@ class _Builder:
         def frame() -> "DataFrame":
             empty = self.spark.createDataFrame([], "source_table string, reference string")
             pointing = functools.reduce(DataFrame.unionByName, [
-                self.read(table).select(F.lit(table).alias("source_table"), F.col("subject.reference").alias("reference"))
+                self.read(table).select(F.lit(table).alias("source_table"),
+                                        F.col("subject.reference").alias("reference"))
                 for table in sources()], empty)
             patients = self.read(patient).select(F.col("id").alias("resolved_patient_id")).distinct()
             pointing = pointing.where(F.col("reference").rlike(_PATIENT_REFERENCE)).select(
@@ -321,7 +322,7 @@ class _Builder:
                 column="resolved_patient_id", mostly=mostly, row_condition=Where("source_table") == table), table)
                 for table in sources()]
 
-        return Suite(REFERENCES_SUITE, (patient,), frame, checks)
+        return Suite(REFERENCES_SUITE, patient, (patient,), frame, checks)
 
     def instance_suite(self) -> Suite:
         """SOP Instance UIDs not null and unique; every instance's series and study exist."""
@@ -337,17 +338,13 @@ class _Builder:
 
         def checks(_: "DataFrame") -> list[Check]:
             return [
-                self.check("sop_instance_uid_not_null", gxe.ExpectColumnValuesToNotBeNull(column="sop_instance_uid"),
-                           DICOM_INSTANCE),
-                self.check("sop_instance_uid_unique", gxe.ExpectColumnValuesToBeUnique(column="sop_instance_uid"),
-                           DICOM_INSTANCE),
-                self.check("instance_series_exists", gxe.ExpectColumnValuesToNotBeNull(column="matched_series_uid"),
-                           DICOM_INSTANCE),
-                self.check("instance_study_exists", gxe.ExpectColumnValuesToNotBeNull(column="matched_study_uid"),
-                           DICOM_INSTANCE),
+                self.check("sop_instance_uid_not_null", gxe.ExpectColumnValuesToNotBeNull(column="sop_instance_uid")),
+                self.check("sop_instance_uid_unique", gxe.ExpectColumnValuesToBeUnique(column="sop_instance_uid")),
+                self.check("instance_series_exists", gxe.ExpectColumnValuesToNotBeNull(column="matched_series_uid")),
+                self.check("instance_study_exists", gxe.ExpectColumnValuesToNotBeNull(column="matched_study_uid")),
             ]
 
-        return Suite(DICOM_INSTANCE, (DICOM_INSTANCE, DICOM_SERIES, DICOM_STUDY), frame, checks)
+        return Suite(DICOM_INSTANCE, DICOM_INSTANCE, (DICOM_INSTANCE, DICOM_SERIES, DICOM_STUDY), frame, checks)
 
     def frame_suite(self) -> Suite:
         """Every transcoded frame verified (and not a mismatch); a CRC32 on every stored frame."""
@@ -359,15 +356,15 @@ class _Builder:
         def checks(_: "DataFrame") -> list[Check]:
             return [
                 self.check("frame_verified", gxe.ExpectColumnValuesToNotBeNull(
-                    column="verification", row_condition=transcoded), FRAME_TABLE),
+                    column="verification", row_condition=transcoded)),
                 self.check("frame_verification_matches", gxe.ExpectColumnValuesToBeInSet(
                     column="verification", value_set=[Verification.OPENJPEG, Verification.OPENJPH_ONLY],
-                    row_condition=transcoded), FRAME_TABLE),
+                    row_condition=transcoded)),
                 self.check("frame_crc32_present", gxe.ExpectColumnValuesToNotBeNull(
-                    column="crc32", row_condition=Where("action") != str(FrameAction.PASS_THROUGH)), FRAME_TABLE),
+                    column="crc32", row_condition=Where("action") != str(FrameAction.PASS_THROUGH))),
             ]
 
-        return Suite(FRAME_TABLE, (FRAME_TABLE,),
+        return Suite(FRAME_TABLE, FRAME_TABLE, (FRAME_TABLE,),
                      lambda: self.read(FRAME_TABLE).select("action", "verification", "crc32"), checks)
 
     def compression_suite(self) -> Suite:
@@ -391,10 +388,10 @@ class _Builder:
             return [self.check("compression_ratio_in_range", gxe.ExpectColumnMeanToBeBetween(
                 column="compression_ratio", min_value=ranges.get(modality, ranges["default"])[0],
                 max_value=ranges.get(modality, ranges["default"])[1],
-                row_condition=Where("modality") == modality), FRAME_TABLE)
+                row_condition=Where("modality") == modality))
                 for modality in modalities]
 
-        return Suite(COMPRESSION_SUITE, (FRAME_TABLE, DICOM_SERIES), frame, checks)
+        return Suite(COMPRESSION_SUITE, FRAME_TABLE, (FRAME_TABLE, DICOM_SERIES), frame, checks)
 
     def image_set_suite(self) -> Suite:
         """Every ``dicom.image_set`` document present, valid JSON, with the HealthImaging top-level keys."""
@@ -402,16 +399,14 @@ class _Builder:
 
         def checks(_: "DataFrame") -> list[Check]:
             return [
-                self.check("image_set_document_present", gxe.ExpectColumnValuesToNotBeNull(column="document"),
-                           DICOM_IMAGE_SET),
-                self.check("image_set_document_is_json", gxe.ExpectColumnValuesToBeJsonParseable(column="document"),
-                           DICOM_IMAGE_SET),
+                self.check("image_set_document_present", gxe.ExpectColumnValuesToNotBeNull(column="document")),
+                self.check("image_set_document_is_json", gxe.ExpectColumnValuesToBeJsonParseable(column="document")),
                 self.check("image_set_has_healthimaging_keys", gxe.ExpectColumnValuesToMatchJsonSchema(
-                    column="document", json_schema=_IMAGE_SET_SCHEMA), DICOM_IMAGE_SET),
+                    column="document", json_schema=_IMAGE_SET_SCHEMA)),
             ]
 
-        return Suite(DICOM_IMAGE_SET, (DICOM_IMAGE_SET,), lambda: self.read(DICOM_IMAGE_SET).select("document"),
-                     checks)
+        return Suite(DICOM_IMAGE_SET, DICOM_IMAGE_SET, (DICOM_IMAGE_SET,),
+                     lambda: self.read(DICOM_IMAGE_SET).select("document"), checks)
 
     def ledger_suite(self) -> Suite:
         """Per input file of ``ops.files``: in = loaded + duplicates + quarantined, and its run in ``ops.runs``."""
@@ -428,11 +423,11 @@ class _Builder:
         def checks(_: "DataFrame") -> list[Check]:
             return [
                 self.check("file_counts_add_up", gxe.ExpectColumnPairValuesToBeEqual(
-                    column_A="records_in", column_B="records_accounted"), OPS_FILES),
-                self.check("file_run_in_ledger", gxe.ExpectColumnValuesToNotBeNull(column="ledger_run_id"), OPS_FILES),
+                    column_A="records_in", column_B="records_accounted")),
+                self.check("file_run_in_ledger", gxe.ExpectColumnValuesToNotBeNull(column="ledger_run_id")),
             ]
 
-        return Suite(LEDGER_SUITE, (OPS_FILES, OPS_RUNS), frame, checks)
+        return Suite(LEDGER_SUITE, OPS_FILES, (OPS_FILES, OPS_RUNS), frame, checks)
 
 
 def build_suites(spark: "SparkSession", config: QualityConfig, lake: Lake = Lake(),
