@@ -72,6 +72,7 @@ class QualityConfig:
     report_index_limit: int = 500
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", dict(self.severity or {}))
         if bad := {name: value for name, value in self.severity.items() if value not in ("critical", "warning")}:
             raise ConfigError(f"Unable to load the profile as quality.severity values must be 'critical' or "
                               f"'warning', not {bad}")

@@ -47,8 +47,7 @@ def _validate(spark: "SparkSession", run: "Run", context: "FileDataContext", sui
         frame = suite.frame().persist()
         try:
             checks = suite.checks(frame)
-            rows = outcomes(suite, checks,
-                            validate_suite(context, suite.name, frame, checks, run.run_id))
+            rows = outcomes(suite, validate_suite(context, suite.name, frame, checks, run.run_id))
         finally:
             frame.unpersist()
         logged.update(expectations=len(rows), failed=sum(not row.success for row in rows))

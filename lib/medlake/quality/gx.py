@@ -17,10 +17,10 @@ from medlake.errors import ConfigError
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.data_context import FileDataContext
+    from great_expectations.expectations import Expectation
     from pyspark.sql import DataFrame
 
     from medlake.config import MedlakeConfig
-    from medlake.quality.suites import Check
 
 __all__ = ["RESULT_FORMAT", "SITE_NAME", "open_context", "report_index", "validate_suite"]
 
@@ -83,7 +83,7 @@ def open_context(config: "MedlakeConfig") -> "FileDataContext":
     return context
 
 
-def validate_suite(context: "FileDataContext", name: str, frame: "DataFrame", checks: Sequence["Check"],
+def validate_suite(context: "FileDataContext", name: str, frame: "DataFrame", checks: Sequence["Expectation"],
                    run_name: str) -> "ExpectationSuiteValidationResult":
     """Validate ``frame`` against the checks as suite ``name`` through its checkpoint, which updates the report.
 
@@ -99,7 +99,7 @@ def validate_suite(context: "FileDataContext", name: str, frame: "DataFrame", ch
     frame
         The DataFrame to validate (cache it: every expectation reads it).
     checks
-        The suite's checks.
+        The suite's expectations.
     run_name
         The medlake run id, the name of the validation run in the report.
     """
@@ -111,7 +111,7 @@ def validate_suite(context: "FileDataContext", name: str, frame: "DataFrame", ch
     asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
     batch = next((b for b in asset.batch_definitions if b.name == BATCH_DEFINITION), None) \
         or asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
-    suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=[c.expectation for c in checks]))
+    suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=list(checks)))
     definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch,
                                                                                       suite=suite))
     checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
     from pyspark.sql.types import StructType
 
-    from medlake.quality.suites import Check, Suite
+    from medlake.quality.suites import Suite
 
 __all__ = ["Outcome", "outcomes", "quality_schema", "write_outcomes"]
 
@@ -98,23 +98,21 @@ def _count(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def outcomes(suite: "Suite", checks: Sequence["Check"],
-             validation: "ExpectationSuiteValidationResult") -> list[Outcome]:
-    """Return one :class:`Outcome` per expectation result, matched to its check by the expectation's meta."""
-    by_name = {check.name: check for check in checks}
+def outcomes(suite: "Suite", validation: "ExpectationSuiteValidationResult") -> list[Outcome]:
+    """Return one :class:`Outcome` per expectation result; check, severity and table come from its meta."""
     rows = []
     for result in validation.results:
         config = result.expectation_config
         if config is None:
             raise JobError("Unable to record a quality result as Great Expectations returned one without "
                            "its expectation")
-        check = by_name[config.meta["check"]]
+        meta = config.meta or {}
         details = result.result or {}
         raised = bool((result.exception_info or {}).get("raised_exception"))
         percent = details.get("unexpected_percent")
         rows.append(Outcome(
-            suite=suite.name, table=check.table or suite.table, check=check.name, expectation_type=config.type,
-            column=_column(config.kwargs), severity=config.meta["severity"], success=bool(result.success),
+            suite=suite.name, table=meta["table"] or suite.table, check=meta["check"], expectation_type=config.type,
+            column=_column(config.kwargs), severity=meta["severity"], success=bool(result.success),
             observed_value="exception" if raised else _observed(details.get("observed_value")),
             element_count=_count(details.get("element_count")),
             unexpected_count=_count(details.get("unexpected_count")),

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
     from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["DEFAULT_SEVERITIES", "Check", "Lake", "Severity", "Suite", "build_suites"]
+__all__ = ["DEFAULT_SEVERITIES", "Lake", "Severity", "Suite", "build_suites"]
 
 
 class Severity(StrEnum):
@@ -62,17 +62,6 @@ class Lake:
 
 
 @dataclass(frozen=True)
-class Check:
-    """One expectation under a check name, with its severity."""
-
-    name: str
-    expectation: "Expectation"
-    severity: Severity
-    #: The table whose rows it counts, when not the suite's (the references suite covers several).
-    table: str | None = None
-
-
-@dataclass(frozen=True)
 class Suite:
     """A named set of checks over one DataFrame of ``table``; skipped when a table it ``requires`` is missing."""
 
@@ -80,8 +69,9 @@ class Suite:
     table: str
     requires: tuple[str, ...]
     frame: Callable[[], "DataFrame"]
-    #: The checks, given the (cached) frame: the compression suite has one per modality present.
-    checks: Callable[["DataFrame"], list[Check]]
+    #: The expectations, each named by :meth:`_Builder.check`, given the (cached) frame: the
+    #: compression suite has one per modality present.
+    checks: Callable[["DataFrame"], list["Expectation"]]
 
 
 #: Every check's default severity; the profile's ``quality.severity`` overrides them by name.
@@ -188,9 +178,11 @@ class _Builder:
         self.today = today
         self.severities = _severities(config)
 
-    def check(self, name: str, expectation: "Expectation", table: str | None = None) -> Check:
-        expectation.meta = {"check": name, "severity": str(self.severities[name])}
-        return Check(name, expectation, self.severities[name])
+    def check(self, name: str, expectation: "Expectation", table: str | None = None) -> "Expectation":
+        """Return ``expectation`` as check ``name``: its meta holds the name, the severity and the table
+        whose rows it counts when not the suite's (the references suite covers several)."""
+        expectation.meta = {"check": name, "severity": str(self.severities[name]), "table": table}
+        return expectation
 
     def read(self, table: str) -> "DataFrame":
         return self.spark.table(self.lake.table(table))
@@ -220,7 +212,7 @@ class _Builder:
                 "id", F.coalesce("resourceType", F.lit("")).alias("resourceType"), *lineage,
                 *[column.alias(name) for name, column in extra_columns().items()])
 
-        def checks(_: "DataFrame") -> list[Check]:
+        def checks(_: "DataFrame") -> list["Expectation"]:
             return [
                 self.check("id_not_null", gxe.ExpectColumnValuesToNotBeNull(column="id")),
                 self.check("id_unique", gxe.ExpectColumnValuesToBeUnique(column="id")),
@@ -235,20 +227,21 @@ class _Builder:
 
         return Suite(table, table, (table,), frame, checks)
 
-    def type_rules(self, resource_type: str) -> tuple[Callable[[], dict[str, "Column"]], Callable[[], list[Check]]]:
+    def type_rules(self, resource_type: str) -> tuple[Callable[[], dict[str, "Column"]],
+                                                      Callable[[], list["Expectation"]]]:
         """Return the extra columns and checks of ``resource_type`` (none for most types)."""
         import great_expectations.expectations as gxe
         from great_expectations.expectations.row_conditions import Column as Where
         from pyspark.sql import functions as F
 
-        def in_order(name: str, later: str, earlier: str) -> Check:
+        def in_order(name: str, later: str, earlier: str) -> "Expectation":
             return self.check(name, gxe.ExpectColumnPairValuesAToBeGreaterThanB(
                 column_A=later, column_B=earlier, or_equal=True, ignore_row_if="either_value_is_missing"))
 
-        def in_set(name: str, column: str, values: list[str]) -> Check:
+        def in_set(name: str, column: str, values: list[str]) -> "Expectation":
             return self.check(name, gxe.ExpectColumnValuesToBeInSet(column=column, value_set=values))
 
-        rules: dict[str, tuple[Callable[[], dict[str, Column]], Callable[[], list[Check]]]] = {
+        rules: dict[str, tuple[Callable[[], dict[str, Column]], Callable[[], list["Expectation"]]]] = {
             "Patient": (lambda: {
                 "gender": F.col("gender"), "birthDate": F.col("birthDate"),
                 "birthDate_start": _date("birthDate"), "deceasedDateTime_start": _date("deceasedDateTime"),
@@ -316,7 +309,7 @@ class _Builder:
             return pointing.join(patients, F.col("patient_id") == F.col("resolved_patient_id"), "left").select(
                 "source_table", "resolved_patient_id")
 
-        def checks(_: "DataFrame") -> list[Check]:
+        def checks(_: "DataFrame") -> list["Expectation"]:
             mostly = 1.0 - self.config.max_unresolved_reference_fraction
             return [self.check("patient_reference_resolves", gxe.ExpectColumnValuesToNotBeNull(
                 column="resolved_patient_id", mostly=mostly, row_condition=Where("source_table") == table), table)
@@ -336,7 +329,7 @@ class _Builder:
                     .join(series, F.col("series_instance_uid") == F.col("matched_series_uid"), "left")
                     .join(studies, F.col("study_instance_uid") == F.col("matched_study_uid"), "left"))
 
-        def checks(_: "DataFrame") -> list[Check]:
+        def checks(_: "DataFrame") -> list["Expectation"]:
             return [
                 self.check("sop_instance_uid_not_null", gxe.ExpectColumnValuesToNotBeNull(column="sop_instance_uid")),
                 self.check("sop_instance_uid_unique", gxe.ExpectColumnValuesToBeUnique(column="sop_instance_uid")),
@@ -353,7 +346,7 @@ class _Builder:
 
         transcoded = Where("action") == str(FrameAction.TRANSCODED)
 
-        def checks(_: "DataFrame") -> list[Check]:
+        def checks(_: "DataFrame") -> list["Expectation"]:
             return [
                 self.check("frame_verified", gxe.ExpectColumnValuesToNotBeNull(
                     column="verification", row_condition=transcoded)),
@@ -381,7 +374,7 @@ class _Builder:
                     .groupBy(F.coalesce("modality", F.lit("unknown")).alias("modality"))
                     .agg((F.sum("raw_size") / F.sum("encoded_size")).alias("compression_ratio")))
 
-        def checks(ratios: "DataFrame") -> list[Check]:
+        def checks(ratios: "DataFrame") -> list["Expectation"]:
             ranges = self.config.compression_ratio
             modalities = sorted(row.modality for row in ratios.select("modality").collect())
             # One row per modality: the row condition leaves one value, so its mean is the modality's ratio.
@@ -397,7 +390,7 @@ class _Builder:
         """Every ``dicom.image_set`` document present, valid JSON, with the HealthImaging top-level keys."""
         import great_expectations.expectations as gxe
 
-        def checks(_: "DataFrame") -> list[Check]:
+        def checks(_: "DataFrame") -> list["Expectation"]:
             return [
                 self.check("image_set_document_present", gxe.ExpectColumnValuesToNotBeNull(column="document")),
                 self.check("image_set_document_is_json", gxe.ExpectColumnValuesToBeJsonParseable(column="document")),
@@ -420,7 +413,7 @@ class _Builder:
                 "records_in", (F.col("loaded") + F.col("duplicates") + F.col("quarantined")).alias("records_accounted"),
                 "ledger_run_id")
 
-        def checks(_: "DataFrame") -> list[Check]:
+        def checks(_: "DataFrame") -> list["Expectation"]:
             return [
                 self.check("file_counts_add_up", gxe.ExpectColumnPairValuesToBeEqual(
                     column_A="records_in", column_B="records_accounted")),
