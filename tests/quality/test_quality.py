@@ -50,6 +50,9 @@ def test_clean_lake_passes_every_critical_check(spark: Any, clean: Checked) -> N
     assert clean.summary.counts["expectations"] == len(rows)
     ids = next(row for row in rows if (row.suite, row.check) == ("fhir.patient", "id_unique"))
     assert (ids.element_count, ids.unexpected_count, ids.unexpected_percent) == (PATIENTS, 0, 0.0)
+    references = [row for row in rows if row.check == "patient_reference_resolves"]
+    assert sorted(row.table for row in references) == ["fhir.condition", "fhir.encounter", "fhir.observation"]
+    assert all(row.element_count > 0 and row.unexpected_count == 0 for row in references)
 
 
 def test_each_suite_is_a_stage_of_the_run(clean: Checked) -> None:
@@ -148,5 +151,5 @@ def test_report_renders_the_suites_in_a_browser(config: Any, clean: Checked, fau
         capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     rendered = re.sub(r"<script\b.*?</script>", "", result.stdout, flags=re.DOTALL)  # the page's text, not its code
-    linked = set(re.findall(r"<a href=\"(?:expectations|validations)/[^\"]+\">\s*([\w.]+)\s*</a>", rendered))
+    linked = set(re.findall(r"<a [^>]*href=\"(?:expectations|validations)/[^\"]+\"[^>]*>\s*([\w.]+)\s*</a>", rendered))
     assert linked >= CLEAN_SUITES

@@ -16,10 +16,14 @@ _TABLE = """{% include 'content_block_header.j2' %}
 <table class="table table-sm table-hover">
   <thead><tr>{% for column in content_block["table_columns"] %}<th>{{ column["title"] }}</th>{% endfor %}</tr></thead>
   <tbody>
-  {%- for row in content_block["table_data"] %}
+  {%- for row in content_block["table_data"] | render_bootstrap_table_data %}
+    {%- set link = row.get("_table_row_link_path") %}
     <tr>{% for column in content_block["table_columns"] -%}
-      <td>{% if row.get("_table_row_link_path") %}<a href="{{ row["_table_row_link_path"] }}">{% endif -%}
-      {{ row.get(column["field"], "") | safe }}{% if row.get("_table_row_link_path") %}</a>{% endif %}</td>
+      {%- set cell = row.get(column["field"], "") | string %}
+      {%- if "ge-success-icon" in cell %}{% set cell = cell ~ " passed" %}
+      {%- elif "ge-failed-icon" in cell %}{% set cell = cell ~ " failed" %}{% endif %}
+      <td>{% if link and "<a " not in cell %}<a href="{{ link }}">{{ cell | safe }}</a>
+      {%- else %}{{ cell | safe }}{% endif %}</td>
     {%- endfor %}</tr>
   {%- endfor %}
   </tbody>
@@ -28,7 +32,11 @@ _TABLE = """{% include 'content_block_header.j2' %}
 
 
 class OfflineIndexPageView(DefaultJinjaIndexPageView):
-    """GE's index page view with its tables rendered on the server (cells are GE's own HTML)."""
+    """GE's index page view with its tables rendered on the server.
+
+    Cells are GE's own rendered content blocks; cells without a link of their own link to the row's page,
+    and a status icon (a font from a CDN) gets the word ``passed`` or ``failed`` beside it.
+    """
 
     def __init__(self, custom_styles_directory: str | None = None, custom_views_directory: str | None = None) -> None:
         super().__init__(custom_styles_directory=custom_styles_directory,
