@@ -138,7 +138,7 @@ def test_report_and_results_hold_no_patient_values(spark: Any, config: Any, gene
     assert [text for text in texts if pattern.search(text)] == []
 
 
-def test_report_renders_the_suites_in_a_browser(config: Any, clean: Checked, faulty: Checked,
+def test_report_renders_the_suites_in_a_browser(spark: Any, config: Any, clean: Checked, faulty: Checked,
                                                 tmp_path: Path) -> None:
     """Chromium (Debian's package; test.sh installs it) opens the index page headless, offline, and dumps its
     DOM: the suites' names are links in its tables."""
@@ -153,3 +153,6 @@ def test_report_renders_the_suites_in_a_browser(config: Any, clean: Checked, fau
     rendered = re.sub(r"<script\b.*?</script>", "", result.stdout, flags=re.DOTALL)  # the page's text, not its code
     linked = set(re.findall(r"<a [^>]*href=\"(?:expectations|validations)/[^\"]+\"[^>]*>\s*([\w.]+)\s*</a>", rendered))
     assert linked >= CLEAN_SUITES
+    validated = spark.sql("SELECT bool_and(success) AS passed FROM ops.quality GROUP BY run_id, suite").collect()
+    statuses = re.findall(r"</span>\s*(passed|failed)</a>", rendered)
+    assert sorted(statuses) == sorted("passed" if row.passed else "failed" for row in validated)
