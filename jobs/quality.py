@@ -11,7 +11,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jobs/quality.py", description=__doc__)
     parser.add_argument("--suite", action="extend", nargs="+", metavar="NAME",
                         help="run only these suites (repeatable), e.g. fhir.patient, dicom.frame, ops.ledger")
-    return run_job(parser, argv, lambda spark, config, args: medlake.quality.run(spark, args.suite, config=config))
+    return run_job(parser, argv, lambda spark, config, args: medlake.quality.run(spark, args.suite))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ over databases of this module's own (:class:`medlake.quality.suites.Lake`).
 
 from __future__ import annotations
 
-import os
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,19 +14,13 @@ from typing import Any
 
 import pytest
 
-from medlake.dicom.ingest import run_dicom_ingest
-from medlake.dicom.transcode import run_htj2k_transcode
+import medlake
 from medlake.errors import JobError
-from medlake.fhir.ingest import run_fhir_ingest
 from medlake.fhir.tables import typed_table
-from medlake.quality import run
+from medlake.quality.gate import run_quality
 from medlake.quality.suites import Lake
 from medlake.runs import RunSummary
 from medlake.synthetic.__main__ import main as generate
-
-# In-process sessions start Python workers with PYSPARK_PYTHON (else `python3` from PATH, which may lack
-# medlake); set before the session fixture starts Spark.
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 PATIENTS = 3
 SEED = 14
@@ -78,21 +70,21 @@ def _latest_quality_run(spark: Any) -> str:
 def check_lake(spark: Any, config: Any, lake: Lake, suites: list[str] | None = None) -> Checked:
     """Run the quality gates over ``lake``; keep the JobError of a critical failure."""
     try:
-        summary = run(spark, suites, config=config, lake=lake)
+        summary = run_quality(spark, config, suites, lake=lake)
     except JobError as error:
         return Checked(lake, _latest_quality_run(spark), None, error)
     return Checked(lake, summary.run_id, summary, None)
 
 
 @pytest.fixture(scope="module")
-def generated(spark: Any, config: Any, tmp_path_factory: pytest.TempPathFactory) -> Generated:
+def generated(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Generated:
     """Generated FHIR and DICOM, ingested and transcoded into the session's lake."""
     root = tmp_path_factory.mktemp("quality-data")
     assert generate(["--out", str(root), "--patients", str(PATIENTS), "--seed", str(SEED), "--dicom",
                      "--rows", "16", "--columns", "16", "--instances-per-series", "1", "--frames", "2"]) == 0
-    runs = [run_fhir_ingest(spark, config, [str(root / "fhir" / f"{name}.ndjson") for name in FHIR_TYPES]),
-            run_dicom_ingest(spark, config, [str(root / "dicom")]),
-            run_htj2k_transcode(spark, config)]
+    runs = [medlake.fhir.ingest(spark, [str(root / "fhir" / f"{name}.ndjson") for name in FHIR_TYPES]),
+            medlake.dicom.ingest(spark, [str(root / "dicom")]),
+            medlake.dicom.transcode(spark)]
     return Generated(root, list(FHIR_TYPES), runs)
 
 

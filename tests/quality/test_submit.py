@@ -14,7 +14,8 @@ PATIENT = {"resourceType": "Patient", "id": "quality-future-birth", "gender": "f
 
 @pytest.mark.slow
 def test_critical_failure_exits_1_naming_the_suite_and_check(tmp_path: Path) -> None:
-    """Two ./spark-submit.sh processes (an ingest of one patient born in the future, then the job): about 110 s on a loaded machine."""
+    """Two ./spark-submit.sh processes (an ingest of one patient born in the future, then the job): about
+    110 s on a loaded machine."""
     data = tmp_path / "fhir"
     data.mkdir()
     (data / "Patient.ndjson").write_text(json.dumps(PATIENT) + "\n")

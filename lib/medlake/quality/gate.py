@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from medlake.config import MedlakeConfig, load_config
+from medlake.config import MedlakeConfig
 from medlake.errors import ConfigError, JobError
 from medlake.quality.gx import open_context, report_index, validate_suite
 from medlake.quality.results import Outcome, outcomes, write_outcomes
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from medlake.runs import Run
 
-__all__ = ["JOB", "run"]
+__all__ = ["JOB", "run_quality"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ def _validate(spark: "SparkSession", run: "Run", context: "FileDataContext", sui
         return rows
 
 
-def run(spark: "SparkSession", suites: Sequence[str] | None = None, *, config: MedlakeConfig | None = None,
-        lake: Lake = Lake()) -> RunSummary:
+def run_quality(spark: "SparkSession", config: MedlakeConfig, suites: Sequence[str] | None = None, *,
+                lake: Lake = Lake()) -> RunSummary:
     """Run the quality suites over the lake's tables; write ``ops.quality`` and the HTML report.
 
     Suites whose tables do not exist are skipped (counted, not failed). Each suite is one stage of
@@ -65,10 +65,10 @@ def run(spark: "SparkSession", suites: Sequence[str] | None = None, *, config: M
     ----------
     spark
         The session (Great Expectations validates in it).
+    config
+        The configuration (``quality`` section, ``MEDLAKE_HOME`` for the context and the report).
     suites
         Names of the suites to run (``fhir.patient``, ``ops.ledger``, ...); default: all.
-    config
-        The configuration; default: :func:`medlake.config.load_config`.
     lake
         The databases to check (default ``fhir``, ``dicom``, ``ops``); ``ops.quality`` is always medlake's.
 
@@ -88,11 +88,9 @@ def run(spark: "SparkSession", suites: Sequence[str] | None = None, *, config: M
 
     Examples
     --------
-    >>> import medlake.quality
-    >>> medlake.quality.run(spark, ["fhir.patient"]).one_line()  # doctest: +SKIP
+    >>> run_quality(spark, config, ["fhir.patient"]).one_line()  # doctest: +SKIP
     'medlake quality succeeded run=...: suites=1, suites_skipped=0, expectations=13, failed_critical=0, ...'
     """
-    config = config or load_config()
     with start_run(spark, JOB, config.tables) as run:
         with run.stage("context"):
             context = open_context(config)
