@@ -18,7 +18,18 @@ report_phases() {
 }
 trap report_phases EXIT
 
+# The quality report test opens the report in a real browser: Debian's Chromium, installed when missing.
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  echo "medlake: installing chromium with apt-get (the quality report test opens the report in it)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 && [ -x /usr/bin/chromium ] || {
+    echo "medlake: Unable to install chromium with apt-get (run as root, or install Debian's chromium package)" >&2
+    return 2
+  }
+}
+
 medlake_bootstrap || exit 2
+ensure_chromium || exit 2
 cd "$MEDLAKE_ROOT"
 end_phase set-up
 echo "medlake: mypy" >&2

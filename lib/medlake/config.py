@@ -17,7 +17,7 @@ import yaml
 
 from medlake.errors import ConfigError
 
-__all__ = ["DicomConfig", "FhirConfig", "MedlakeConfig", "TableConfig", "load_config"]
+__all__ = ["DicomConfig", "FhirConfig", "MedlakeConfig", "QualityConfig", "TableConfig", "load_config"]
 
 _URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -56,6 +56,37 @@ class TableConfig:
 
 
 @dataclass(frozen=True)
+class QualityConfig:
+    """Quality gate settings: severities of the checks and their thresholds (see the README)."""
+
+    #: Check name -> ``critical`` (a failure makes the job exit 1) or ``warning`` (reported only),
+    #: overriding the defaults of :mod:`medlake.quality.suites`.
+    severity: Mapping[str, str] = field(default_factory=dict)
+    #: Largest fraction of a table's patient references that may not resolve to ``fhir.patient``.
+    max_unresolved_reference_fraction: float = 0.01
+    #: Modality -> ``[min, max]`` of raw bytes / HTJ2K bytes over its transcoded frames; ``default``
+    #: applies to modalities not listed.
+    compression_ratio: Mapping[str, tuple[float, float]] = field(
+        default_factory=lambda: {"default": (1.0, 50.0)})
+    #: Newest validation results listed on the report's index page (bounds the time to rebuild it).
+    report_index_limit: int = 500
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", dict(self.severity or {}))
+        if bad := {name: value for name, value in self.severity.items() if value not in ("critical", "warning")}:
+            raise ConfigError(f"Unable to load the profile as quality.severity values must be 'critical' or "
+                              f"'warning', not {bad}")
+        if not 0 <= self.max_unresolved_reference_fraction <= 1:
+            raise ConfigError("Unable to load the profile as quality.max_unresolved_reference_fraction must be "
+                              f"between 0 and 1, not {self.max_unresolved_reference_fraction}")
+        ranges = {str(name): tuple(float(bound) for bound in bounds) for name, bounds in self.compression_ratio.items()}
+        if "default" not in ranges or any(len(r) != 2 or r[0] > r[1] for r in ranges.values()):
+            raise ConfigError("Unable to load the profile as quality.compression_ratio must map 'default' and "
+                              f"modalities to [min, max] with min <= max, not {dict(self.compression_ratio)}")
+        object.__setattr__(self, "compression_ratio", ranges)
+
+
+@dataclass(frozen=True)
 class MedlakeConfig:
     """Everything a job needs to know about where it runs; frozen, built by :func:`load_config`."""
 
@@ -67,6 +98,7 @@ class MedlakeConfig:
     fhir: FhirConfig = field(default_factory=FhirConfig)
     dicom: DicomConfig = field(default_factory=DicomConfig)
     tables: TableConfig = field(default_factory=TableConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
 
     @property
     def embedded_metastore(self) -> bool:
@@ -151,7 +183,7 @@ def load_config(profile: str | None = None, environ: Mapping[str, str] | None = 
         raise ConfigError(f"Unable to load profile {name!r} as {path} does not exist") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"Unable to load profile {name!r} as {path} is not valid YAML: {error}") from None
-    known = {"home", "master", "metastore", "spark", "fhir", "dicom", "tables"}
+    known = {"home", "master", "metastore", "spark", "fhir", "dicom", "tables", "quality"}
     if unknown := set(raw) - known:
         raise ConfigError(f"Unable to load profile {name!r} as it has unknown keys {sorted(unknown)}")
     metastore = raw.get("metastore", "embedded")
@@ -167,4 +199,5 @@ def load_config(profile: str | None = None, environ: Mapping[str, str] | None = 
         fhir=_section(raw, "fhir", FhirConfig),
         dicom=_section(raw, "dicom", DicomConfig),
         tables=_section(raw, "tables", TableConfig),
+        quality=_section(raw, "quality", QualityConfig),
     )

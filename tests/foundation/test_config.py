@@ -46,3 +46,13 @@ def test_cluster_profile_is_valid() -> None:
     config = load_config("cluster", environ={})
     assert not config.embedded_metastore
     assert config.home.startswith("s3a://")
+
+
+def test_quality_section_has_defaults_and_checks_its_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = load_config("local", environ={}).quality
+    assert (local.severity, local.max_unresolved_reference_fraction, local.compression_ratio) == (
+        {}, 0.01, {"default": (1.0, 50.0)})
+    (tmp_path / "odd.yaml").write_text("quality:\n  compression_ratio: {CT: [2, 1]}\n")
+    monkeypatch.setenv("MEDLAKE_CONF_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="quality.compression_ratio must map 'default'"):
+        load_config("odd", environ={})
