@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-__all__ = ["PositionKind", "QuarantineReason", "file_quarantine_rows", "quarantine_schema", "write_quarantine"]
+__all__ = ["PositionKind", "QuarantineReason", "create_quarantine_table", "file_quarantine_rows", "quarantine_schema",
+           "write_quarantine"]
 
 
 class QuarantineReason(StrEnum):
@@ -85,13 +86,18 @@ def quarantine_schema() -> "StructType":
     ])
 
 
+def create_quarantine_table(spark: "SparkSession", table: str, settings: TableConfig) -> None:
+    """Create the quarantine ``table`` if it does not exist."""
+    create_table(spark, table, quarantine_schema(), settings=settings,
+                 comment="Inputs that could not be loaded, with the reason")
+
+
 def write_quarantine(spark: "SparkSession", table: str, rows: "DataFrame", settings: TableConfig) -> WriteResult:
     """Merge quarantine rows into ``table``, keyed by source, position and reason.
 
     A rerun over the same input finds the same keys with the same content and changes nothing.
     """
-    create_table(spark, table, quarantine_schema(), settings=settings,
-                 comment="Inputs that could not be loaded, with the reason")
+    create_quarantine_table(spark, table, settings)
     ordered = rows.select(*quarantine_schema().fieldNames())
     return merge_into(
         spark, table, ordered, ["source_uri", "position", "position_kind", "reason"],

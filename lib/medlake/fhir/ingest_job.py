@@ -87,7 +87,13 @@ from medlake.fhir.versions import (
     split_deletes,
     version_key,
 )
-from medlake.quarantine import PositionKind, QuarantineReason, file_quarantine_rows, write_quarantine
+from medlake.quarantine import (
+    PositionKind,
+    QuarantineReason,
+    create_quarantine_table,
+    file_quarantine_rows,
+    write_quarantine,
+)
 from medlake.runs import RunSummary, start_run
 from medlake.tables import merge_into
 
@@ -545,10 +551,12 @@ def run_fhir_ingest(
                         run.summary.add(deleted=applied.deleted)
                         run.summary.table_versions[typed_table(resource_type)] = applied.table_version or 0
         cached_frames = [classified, *cached] if files else []
-        if files or rejected:
+        if sum(counts.quarantined.values()):  # the per-file counts hold every quarantined record
             with run.stage("quarantine"):
                 result = write_quarantine(spark, QUARANTINE_TABLE, quarantined, config.tables)
                 run.summary.table_versions[QUARANTINE_TABLE] = result.version or 0
+        elif files:
+            create_quarantine_table(spark, QUARANTINE_TABLE, config.tables)
         for frame in cached_frames:
             frame.unpersist()
         with run.stage("manifest"):
