@@ -10,11 +10,12 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from medlake.config import FEATURE_KEY_VARIABLE, FeaturesConfig
 from medlake.errors import ConfigError
 
 if TYPE_CHECKING:
-    import pandas as pd
     from pyspark.sql import Column
 
 __all__ = ["MIN_SECRET_LENGTH", "patient_key", "patient_key_column", "require_secret"]
@@ -64,7 +65,7 @@ def patient_key_column(ids: "Column", secret: str) -> "Column":
     """
     from pyspark.sql.functions import pandas_udf
 
-    def keys(values: "pd.Series") -> "pd.Series":
+    def keys(values: pd.Series) -> pd.Series:
         return values.map(lambda value: None if value is None else patient_key(secret, value))
 
     return pandas_udf(keys, "string")(ids)  # type: ignore[call-overload,no-any-return]
