@@ -78,8 +78,9 @@ def build_imaging_link(spark: "SparkSession") -> "DataFrame":
     imaging = _imaging_studies(spark, studies.select("study_instance_uid"))
     link = by_identifier.join(imaging, "study_instance_uid", "full_outer")
     patient_id = F.coalesce("by_identifier", "subject")
+    link_id = F.concat_ws("|", F.coalesce("study_instance_uid", F.lit("")), F.coalesce("imaging_study_id", F.lit("")))
     return link.select(
-        "study_instance_uid", "imaging_study_id", patient_id.alias("patient_id"),
+        link_id.alias("link_id"), "study_instance_uid", "imaging_study_id", patient_id.alias("patient_id"),
         F.when(F.col("study_instance_uid").isNull(), "no_dicom").when(patient_id.isNotNull(), "linked")
         .otherwise("no_patient").alias("status"),
         F.when(F.col("by_identifier").isNotNull(), "identifier").when(F.col("subject").isNotNull(), "imaging_study")

@@ -38,7 +38,7 @@ def _patients(spark: "SparkSession", as_of: date, cutoff: "Column") -> "DataFram
     patients = read_fhir(spark, "Patient").select(
         F.col("id").alias("patient_id"), "gender", start_time(F.col("birthDate")).alias("birth"),
         fact_time(F.col("deceasedDateTime")).alias("died"), "deceasedBoolean")
-    died_by = F.col("died") < cutoff
+    died_by = F.coalesce(F.col("died") < cutoff, F.lit(False))
     deceased = died_by | F.coalesce(F.col("deceasedBoolean"), F.lit(False))
     reference = F.when(died_by, F.col("died")).otherwise(F.lit(as_of))
     return (patients.where(F.col("birth").isNull() | (F.col("birth") < cutoff))

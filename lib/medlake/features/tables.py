@@ -38,7 +38,8 @@ PATIENT_FEATURES = "ml.patient_features"
 PATIENT_KEY = "ml.patient_key"
 IMAGING_LINK = "ml.imaging_link"
 IMAGE_FEATURES = "ml.image_features"
-IMAGING_LINK_KEYS = ("study_instance_uid", "imaging_study_id")
+#: One row per (study, ImagingStudy) pair; either may be null, so the key is their text (merge keys must not be null).
+IMAGING_LINK_KEYS = ("link_id",)
 IMAGE_FEATURES_KEYS = ("sop_instance_uid", "frame_number")
 #: Encounter.class codes (v3 ActCode) counted in columns of their own; others count as ``other``.
 ENCOUNTER_CLASSES = ("AMB", "EMER", "IMP")
@@ -100,6 +101,7 @@ def patient_features_schema() -> "StructType":
 def imaging_link_schema() -> "StructType":
     """Return the schema of ``ml.imaging_link``."""
     return _schema([
+        ("link_id", "string", "The row's key: '<study_instance_uid>|<imaging_study_id>', either part empty if null"),
         ("study_instance_uid", "string", "DICOM (0020,000D); null for an ImagingStudy with no DICOM study"),
         ("imaging_study_id", "string", "FHIR ImagingStudy.id naming the study, if any"),
         ("patient_id", "string", "FHIR Patient.id the study belongs to, if found"),
