@@ -32,6 +32,9 @@ AS_OF = date(2022, 6, 30)
 UNLINKED_STUDY = "2.25.900001"
 ORPHAN_STUDY = "2.25.900002"
 ML_TABLES = ("ml.patient_key", "ml.imaging_link", "ml.patient_features", "ml.image_features")
+#: The FHIR types the features read; the other generated files would only cost ingest time.
+FEATURE_TYPES = ("Patient", "Observation", "Encounter", "Condition", "MedicationRequest", "Immunization",
+                 "ImagingStudy")
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def lake(spark: Any, config: Any, tmp_path_factory: pytest.TempPathFactory) -> I
     roster = build_roster(PATIENTS, SEED)
     known = plant(root, roster)
     _drop_lake_tables(spark)
-    run_fhir_ingest(spark, config, [str(root / "fhir"), str(root / "planted")])
+    run_fhir_ingest(spark, config, [*(str(root / "fhir" / f"{t}.ndjson") for t in FEATURE_TYPES), str(root / "planted")])
     run_dicom_ingest(spark, config, [str(root / "dicom"), str(known.parent)])
     run_htj2k_transcode(spark, config)
     first = run_features(spark, config, AS_OF)
