@@ -165,7 +165,7 @@ def _imaging(spark: "SparkSession", link: "DataFrame", as_of: date) -> "DataFram
     body parts, latest date and frames."""
     from pyspark.sql import functions as F
 
-    studies = (link.where("status = 'linked' AND study_date <= DATE'" + as_of.isoformat() + "'")
+    studies = (link.where((F.col("status") == "linked") & (F.col("study_date") <= F.lit(as_of)))
                .select("patient_id", "study_instance_uid").distinct()
                .join(read_dicom(spark, DICOM_STUDY).select("study_instance_uid", "study_date", "modalities_in_study",
                                                             "frame_count"), "study_instance_uid"))
