@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{counts['patients']} patients, {counts['frames']} frames ({frames} stored, {pixels / 1e6:.2f} Mpixel); "
           f"{cores} cores; lake {'as found' if reuse else 'generated'}")
     print(f"job counts: {counts}")
+    print(summary.stage_table())
     print("| measure | value |")
     print("|---|---|")
     print(f"| job end to end | {summary.wall_seconds:.1f} s |")
