@@ -30,7 +30,7 @@ from typing import Any
 
 from medlake.config import load_config
 from medlake.features.tables import IMAGE_FEATURES, IMAGING_LINK, PATIENT_FEATURES, PATIENT_KEY
-from medlake.session import build_session
+from medlake.spark_session import build_session
 
 ML_TABLES = (PATIENT_KEY, IMAGING_LINK, PATIENT_FEATURES, IMAGE_FEATURES)
 
@@ -38,20 +38,18 @@ ML_TABLES = (PATIENT_KEY, IMAGING_LINK, PATIENT_FEATURES, IMAGE_FEATURES)
 _SECRET = "medlake-benchmark-only-feature-key"
 
 
-def _build_lake(spark: Any, config: Any, root: Path, patients: int, size: int) -> None:
+def _build_lake(spark: Any, root: Path, patients: int, size: int) -> None:
     """Generate the roster and load both halves (not timed)."""
-    from medlake.dicom.ingest import run_dicom_ingest
-    from medlake.dicom.transcode import run_htj2k_transcode
-    from medlake.fhir.ingest import run_fhir_ingest
+    import medlake
     from medlake.synthetic.__main__ import main as generate
 
     data = root / "data"
     if generate(["--out", str(data), "--patients", str(patients), "--seed", "7", "--dicom",
                  "--rows", str(size), "--columns", str(size)]) != 0:
         raise SystemExit("Unable to generate the benchmark's data")
-    run_fhir_ingest(spark, config, [str(data / "fhir")])
-    run_dicom_ingest(spark, config, [str(data / "dicom")])
-    run_htj2k_transcode(spark, config)
+    medlake.fhir.ingest(spark, [str(data / "fhir")])
+    medlake.dicom.ingest(spark, [str(data / "dicom")])
+    medlake.dicom.transcode(spark)
 
 
 def _floor(spark: Any) -> tuple[float, int, int]:
@@ -87,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             reuse = args.tiny and all(spark.catalog.tableExists(t) for t in ("fhir.patient", "dicom.frame"))
             if not reuse:
-                _build_lake(spark, config, Path(tmp), 1 if args.tiny else args.patients, 16 if args.tiny else args.size)
+                _build_lake(spark, Path(tmp), 1 if args.tiny else args.patients, 16 if args.tiny else args.size)
             for table in ML_TABLES:  # a first build: every frame decoded, every row written
                 spark.sql(f"DROP TABLE IF EXISTS {table}")
             summary = run_features(spark, config)

@@ -3,15 +3,15 @@
 import argparse
 import sys
 
+import medlake.features
 from medlake.cli import run_job
-from medlake.features.job import run_features
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jobs/features.py", description=__doc__)
     parser.add_argument("--as-of", metavar="DATE",
                         help="only facts recorded at or before this day (YYYY-MM-DD, UTC) count; default today")
-    return run_job(parser, argv, lambda spark, config, args: run_features(spark, config, args.as_of))
+    return run_job(parser, argv, lambda spark, config, args: medlake.features.build(spark, args.as_of))
 
 
 if __name__ == "__main__":

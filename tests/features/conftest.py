@@ -17,10 +17,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from medlake.dicom.ingest import run_dicom_ingest
-from medlake.dicom.transcode import run_htj2k_transcode
-from medlake.features.job import run_features
-from medlake.fhir.ingest import run_fhir_ingest
+import medlake
 from medlake.runs import RunSummary
 from medlake.synthetic.__main__ import main as generate
 from medlake.synthetic.roster import RosterPatient, build_roster
@@ -108,7 +105,7 @@ def _drop_lake_tables(spark: Any) -> None:
 
 
 @pytest.fixture(scope="package")
-def lake(spark: Any, config: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
+def lake(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lake]:
     """Generate, plant, ingest both halves, transcode, then build the features twice."""
     root = tmp_path_factory.mktemp("features")
     assert generate(["--out", str(root), "--patients", str(PATIENTS), "--seed", str(SEED), "--dicom",
@@ -116,11 +113,11 @@ def lake(spark: Any, config: Any, tmp_path_factory: pytest.TempPathFactory) -> I
     roster = build_roster(PATIENTS, SEED)
     known = plant(root, roster)
     _drop_lake_tables(spark)
-    run_fhir_ingest(spark, config, [*(str(root / "fhir" / f"{t}.ndjson") for t in FEATURE_TYPES), str(root / "planted")])
-    run_dicom_ingest(spark, config, [str(root / "dicom"), str(known.parent)])
-    run_htj2k_transcode(spark, config)
-    first = run_features(spark, config, AS_OF)
+    medlake.fhir.ingest(spark, [*(str(root / "fhir" / f"{t}.ndjson") for t in FEATURE_TYPES), str(root / "planted")])
+    medlake.dicom.ingest(spark, [str(root / "dicom"), str(known.parent)])
+    medlake.dicom.transcode(spark)
+    first = medlake.features.build(spark, AS_OF)
     versions = {table: table_version(spark, table) for table in ML_TABLES}
-    second = run_features(spark, config, AS_OF)
+    second = medlake.features.build(spark, AS_OF)
     yield Lake(root, roster, known, first, second, versions)
     _drop_lake_tables(spark)

@@ -16,18 +16,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from medlake.config import MedlakeConfig
     from medlake.runs import RunSummary
 
 __all__ = ["build"]
 
 
-def build(spark: "SparkSession", as_of: date | str | None = None,
-          config: "MedlakeConfig | None" = None) -> "RunSummary":
+def build(spark: "SparkSession", as_of: date | str | None = None) -> "RunSummary":
     """Build the ``ml`` tables as of a date (default today, UTC) and return the run's summary.
 
-    ``config`` defaults to the profile's (:func:`medlake.config.load_config`); see
-    :func:`medlake.features.job.run_features`.
+    The job ``jobs/features.py [--as-of DATE]``, with the session's profile and home (see
+    :func:`medlake.features.job.run_features`).
 
     Examples
     --------
@@ -35,7 +33,7 @@ def build(spark: "SparkSession", as_of: date | str | None = None,
     >>> medlake.features.build(spark, as_of="2024-06-30").counts["studies_unlinked"]  # doctest: +SKIP
     0
     """
-    from medlake.config import load_config
     from medlake.features.job import run_features
+    from medlake.spark_session import session_config
 
-    return run_features(spark, config or load_config(), as_of)
+    return run_features(spark, session_config(spark), as_of)

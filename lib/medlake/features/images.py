@@ -91,7 +91,7 @@ def _decode(spark: "SparkSession", todo: "DataFrame") -> tuple["DataFrame", int]
     """Return the statistics of the frames in ``todo`` (checkpointed) and how many were decoded."""
     from pyspark.sql import functions as F
 
-    from medlake.session import session_conf
+    from medlake.spark_session import session_conf
 
     row = todo.agg(F.count("*").alias("frames"), F.sum("encoded_size").alias("bytes")).first()
     frames, stored = (int(row.frames), int(row.bytes or 0)) if row else (0, 0)
