@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from medlake.config import load_config
+from medlake.metastore import stop_server
 from medlake.features.tables import IMAGE_FEATURES, IMAGING_LINK, PATIENT_FEATURES, PATIENT_KEY
 from medlake.spark_session import build_session
 
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if owned:
                 spark.stop()
+                stop_server(config)  # the shared metastore of this run's home
     patient_seconds = summary.stages["patient features"].seconds
     image_seconds = summary.stages["image features"].seconds
     counts = summary.counts
