@@ -17,6 +17,8 @@ submit() { "$MEDLAKE_ROOT/spark-submit.sh" "$@"; }
 submit jobs/fhir_ingest.py --input "$data/fhir" --input "$data/fhir-bundles" --input "$data/bad/fhir"
 submit jobs/dicom_ingest.py --input "$data/dicom" --input "$data/bad/dicom"
 submit jobs/htj2k_transcode.py --output-dicom "$home/htj2k-dicom"
+# The demo's synthetic patients only: a real lake takes its secret from the environment.
+MEDLAKE_FEATURE_KEY="${MEDLAKE_FEATURE_KEY:-medlake-demo-only-feature-key}" submit jobs/features.py
 echo "medlake demo: the seed query" >&2
 submit jobs/sql.py "SELECT name[0].given AS FirstName, name[0].family AS LastName,
   get_json_object(extension[0], '$.valueString') AS MothersMaidenName,
@@ -29,4 +31,6 @@ submit jobs/sql.py "SELECT 'fhir.patient' AS table_name, count(*) AS row_count F
   UNION ALL SELECT 'dicom.instance', count(*) FROM dicom.instance
   UNION ALL SELECT 'dicom.image_set', count(*) FROM dicom.image_set
   UNION ALL SELECT 'dicom.frame', count(*) FROM dicom.frame
-  UNION ALL SELECT 'dicom.quarantine', count(*) FROM dicom.quarantine"
+  UNION ALL SELECT 'dicom.quarantine', count(*) FROM dicom.quarantine
+  UNION ALL SELECT 'ml.patient_features', count(*) FROM ml.patient_features
+  UNION ALL SELECT 'ml.image_features', count(*) FROM ml.image_features"

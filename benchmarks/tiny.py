@@ -23,8 +23,9 @@ from medlake.metastore import stop_server
 from medlake.spark_session import build_session
 
 _HERE = Path(__file__).resolve().parent
-#: Spark-free first, then the HTJ2K job before the DICOM ingest (see above).
-ORDER = ("htj2k_codec", "htj2k", "dicom_ingest", "fhir_ingest")
+#: Spark-free first, then the HTJ2K job before the DICOM ingest (see above); the features last, over
+#: the lake the others left.
+ORDER = ("htj2k_codec", "htj2k", "dicom_ingest", "fhir_ingest", "features")
 
 
 def _benchmark_main(name: str):  # type: ignore[no-untyped-def]

@@ -6,7 +6,8 @@ of the same functions):
 * :func:`medlake.session`: a SparkSession with the project's settings, Delta Lake and the catalogue;
 * :func:`medlake.fhir.ingest`, :func:`medlake.fhir.rebuild`: load FHIR NDJSON and Bundles;
 * :func:`medlake.dicom.ingest`, :func:`medlake.dicom.transcode`: load DICOM files, transcode to HTJ2K;
-* :func:`medlake.quality.run`: the quality gates over the tables.
+* :func:`medlake.quality.run`: the quality gates over the tables;
+* :func:`medlake.features.build`: the ``ml`` feature tables as of a date.
 
 Each job function takes the session and returns the run's :class:`~medlake.runs.RunSummary`.
 Importing ``medlake`` does not import PySpark; Spark-facing modules are imported on use.
@@ -18,14 +19,14 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from medlake import dicom, fhir, quality
+from medlake import dicom, features, fhir, quality
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "dicom", "fhir", "quality", "session"]
+__all__ = ["__version__", "dicom", "features", "fhir", "quality", "session"]
 
 
 def session(profile: str | None = None, *, home: str | None = None,

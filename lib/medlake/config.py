@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,7 +17,13 @@ import yaml
 
 from medlake.errors import ConfigError
 
-__all__ = ["DicomConfig", "FhirConfig", "MedlakeConfig", "QualityConfig", "TableConfig", "load_config"]
+__all__ = [
+    "FEATURE_KEY_VARIABLE", "DicomConfig", "FeaturesConfig", "FhirConfig", "MedlakeConfig", "QualityConfig",
+    "TableConfig", "load_config",
+]
+
+#: The environment variable that holds the secret of the pseudonymous patient keys.
+FEATURE_KEY_VARIABLE = "MEDLAKE_FEATURE_KEY"
 
 _URI_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -45,6 +51,16 @@ class DicomConfig:
     quarantine_charset_errors: bool = True
     #: Upper bound of raw pixel bytes one transcoding task holds.
     max_task_pixel_bytes: int = 64 << 20
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """Settings of the ``ml`` feature tables (``jobs/features.py``)."""
+
+    #: How many of the most frequent SNOMED CT conditions become flags in ``ml.patient_features``.
+    top_conditions: int = 10
+    #: Secret of the keyed hash (HMAC-SHA-256) behind ``patient_key``; ``MEDLAKE_FEATURE_KEY`` overrides it.
+    patient_key_secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,7 @@ class MedlakeConfig:
     dicom: DicomConfig = field(default_factory=DicomConfig)
     tables: TableConfig = field(default_factory=TableConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
 
     @property
     def embedded_metastore(self) -> bool:
@@ -183,7 +200,7 @@ def load_config(profile: str | None = None, environ: Mapping[str, str] | None = 
         raise ConfigError(f"Unable to load profile {name!r} as {path} does not exist") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"Unable to load profile {name!r} as {path} is not valid YAML: {error}") from None
-    known = {"home", "master", "metastore", "spark", "fhir", "dicom", "tables", "quality"}
+    known = {"home", "master", "metastore", "spark", "fhir", "dicom", "tables", "quality", "features"}
     if unknown := set(raw) - known:
         raise ConfigError(f"Unable to load profile {name!r} as it has unknown keys {sorted(unknown)}")
     metastore = raw.get("metastore", "embedded")
@@ -200,4 +217,15 @@ def load_config(profile: str | None = None, environ: Mapping[str, str] | None = 
         dicom=_section(raw, "dicom", DicomConfig),
         tables=_section(raw, "tables", TableConfig),
         quality=_section(raw, "quality", QualityConfig),
+        features=_features(raw, env),
     )
+
+
+def _features(raw: Mapping[str, Any], env: Mapping[str, str]) -> FeaturesConfig:
+    """Return the ``features`` section, with the key secret from the environment where set."""
+    section: FeaturesConfig = _section(raw, "features", FeaturesConfig)
+    if not isinstance(section.top_conditions, int) or section.top_conditions < 0:
+        raise ConfigError(f"Unable to load the profile as features.top_conditions must be an integer of 0 or "
+                          f"more, not {section.top_conditions!r}")
+    secret = env.get(FEATURE_KEY_VARIABLE) or section.patient_key_secret
+    return replace(section, patient_key_secret=secret)

@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,11 +38,14 @@ from medlake.dicom.pixels import conform_frame
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-__all__ = ["StoredFrame", "decode_frame_bytes", "decode_stored_frame", "decoded_pixels", "get_frame"]
+__all__ = [
+    "DECODE_COLUMNS", "StoredFrame", "decode_frame_bytes", "decode_frame_row", "decode_stored_frame",
+    "decoded_pixels", "get_frame",
+]
 
 _HTJ2K_SYNTAXES = frozenset({HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K})
 #: The ``dicom.frame`` columns a decode needs, in :func:`decode_frame_bytes` order.
-_DECODE_COLUMNS = ("data", "transfer_syntax_uid", "photometric_interpretation", "rows", "columns",
+DECODE_COLUMNS = ("data", "transfer_syntax_uid", "photometric_interpretation", "rows", "columns",
                    "samples_per_pixel", "bits_allocated", "bits_stored", "signed")
 
 
@@ -192,17 +196,24 @@ def decode_stored_frame(frame: StoredFrame) -> np.ndarray:
     )
 
 
+def decode_frame_row(values: Sequence[Any]) -> np.ndarray | None:
+    """Decode one frame from its :data:`DECODE_COLUMNS` values, in that order (a Row, a tuple).
+
+    Returns ``None`` where nothing is stored (pass-through frames); see :func:`decode_frame_bytes`.
+    """
+    data, syntax, pi, rows, cols, samples, allocated, stored, signed = values
+    if data is None or syntax is None:
+        return None
+    return decode_frame_bytes(bytes(data), syntax, pi or "", int(rows), int(cols), int(samples),
+                              int(allocated), int(stored), bool(signed))
+
+
 def _decode_series(*columns: pd.Series) -> pd.Series:
     """Decode each row's frame to its little-endian pixel bytes (None where nothing is stored)."""
     out: list[bytes | None] = []
     for values in zip(*columns):
-        data, syntax, pi, rows, cols, samples, allocated, stored, signed = values
-        if data is None or syntax is None:
-            out.append(None)
-            continue
-        array = decode_frame_bytes(bytes(data), syntax, pi or "", int(rows), int(cols), int(samples),
-                                   int(allocated), int(stored), bool(signed))
-        out.append(array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
+        array = decode_frame_row(values)
+        out.append(None if array is None else array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
     return pd.Series(out, dtype=object)
 
 
@@ -226,4 +237,4 @@ def decoded_pixels(frames: "DataFrame") -> "Column":
     from pyspark.sql.functions import pandas_udf
 
     udf: Any = pandas_udf(_decode_series, "binary")  # type: ignore[call-overload]
-    return udf(*[frames[name] for name in _DECODE_COLUMNS])
+    return udf(*[frames[name] for name in DECODE_COLUMNS])
