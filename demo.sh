@@ -19,10 +19,18 @@ submit jobs/dicom_ingest.py --input "$data/dicom" --input "$data/bad/dicom"
 submit jobs/htj2k_transcode.py --output-dicom "$home/htj2k-dicom"
 # The demo's synthetic patients only: a real lake takes its secret from the environment.
 MEDLAKE_FEATURE_KEY="${MEDLAKE_FEATURE_KEY:-medlake-demo-only-feature-key}" submit jobs/features.py
-echo "medlake demo: the seed query" >&2
+submit jobs/quality.py || echo "medlake demo: a critical quality check failed; the report above says which" >&2
+echo "medlake demo: the seed query (extensions by position, as the contract states it)" >&2
 submit jobs/sql.py "SELECT name[0].given AS FirstName, name[0].family AS LastName,
   get_json_object(extension[0], '$.valueString') AS MothersMaidenName,
   get_json_object(extension[1], '$.valueAddress.city') AS birthPlace
+FROM fhir.patient LIMIT 5"
+echo "medlake demo: the same by extension URL (Synthea and the generator put US Core race first)" >&2
+submit jobs/sql.py "SELECT name[0].given AS FirstName, name[0].family AS LastName,
+  get_json_object(filter(extension, e -> get_json_object(e, '$.url') LIKE '%patient-mothersMaidenName')[0],
+                  '$.valueString') AS MothersMaidenName,
+  get_json_object(filter(extension, e -> get_json_object(e, '$.url') LIKE '%patient-birthPlace')[0],
+                  '$.valueAddress.city') AS birthPlace
 FROM fhir.patient LIMIT 5"
 echo "medlake demo: tables" >&2
 submit jobs/sql.py "SELECT 'fhir.patient' AS table_name, count(*) AS row_count FROM fhir.patient
