@@ -37,6 +37,7 @@ OPS_QUALITY = "ops.quality"
 _MERGE_RETRIES = 3
 #: Marks the MERGE source rows that match a target row.
 _MATCHED = "_merge_matched"
+_PRESENT = "_merge_target_present"
 
 
 @dataclass(frozen=True)
@@ -220,10 +221,12 @@ def merge_into(
     # what is left of the unmatched rows is exactly what the MERGE (or the append) inserts.
     insert_condition = f"NOT ({delete_when})" if delete_when else None
     matched_acts = f"({update_condition}) OR ({delete_when})" if delete_when else update_condition
-    acts = (f"(t.`{keys[0]}` IS NULL AND {insert_condition or 'true'}) "
-            f"OR (t.`{keys[0]}` IS NOT NULL AND ({matched_acts}))")
-    changes = (deduplicated.alias("s").join(spark.table(table).alias("t"), F.expr(on), "left")
-               .where(acts).select("s.*", F.col(f"t.`{keys[0]}`").isNotNull().alias(_MATCHED))
+    # A target row matched when the join found one; not "its first key is not null": keys may be null.
+    acts = (f"(t.`{_PRESENT}` IS NULL AND {insert_condition or 'true'}) "
+            f"OR (t.`{_PRESENT}` IS NOT NULL AND ({matched_acts}))")
+    target = spark.table(table).withColumn(_PRESENT, F.lit(True)).alias("t")
+    changes = (deduplicated.alias("s").join(target, F.expr(on), "left")
+               .where(acts).select("s.*", F.col(f"t.`{_PRESENT}`").isNotNull().alias(_MATCHED))
                .localCheckpoint())
     planned = {bool(row[0]): int(row[1]) for row in changes.groupBy(_MATCHED).count().collect()}
     if not planned:

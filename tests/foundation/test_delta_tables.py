@@ -79,3 +79,16 @@ def test_merge_delete_condition(spark, config) -> None:
                           ["id"], delete_when="s.deleted")
     assert appended.inserted == 1
     assert sorted(row.id for row in spark.table("ops.test_tombstones").collect()) == ["b", "d"]
+
+
+def test_merge_with_a_null_key_matches_its_row_on_rerun(spark, config) -> None:
+    """Keys compare null-safely: a stored row whose first key is null is matched, not inserted again."""
+    from pyspark.sql.types import _parse_datatype_string
+
+    schema = "study string, patient string, n int"
+    create_table(spark, "ops.test_null_keys", _parse_datatype_string(schema), settings=config.tables)
+    rows = [(None, "p1", 1), ("s2", None, 2)]
+    first = merge_into(spark, "ops.test_null_keys", spark.createDataFrame(rows, schema), ["study", "patient"])
+    rerun = merge_into(spark, "ops.test_null_keys", spark.createDataFrame(rows, schema), ["study", "patient"])
+    assert (first.inserted, rerun.changed, rerun.version) == (2, 0, first.version)
+    assert spark.table("ops.test_null_keys").count() == 2
