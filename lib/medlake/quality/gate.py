@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from medlake.config import MedlakeConfig
 from medlake.errors import ConfigError, JobError
-from medlake.quality.gx import open_context, report_index, validate_suite
+from medlake.quality.gx import open_context, publish_report, report_index, validate_suite
 from medlake.quality.results import Outcome, outcomes, write_outcomes
 from medlake.quality.suites import Lake, Severity, Suite, build_suites
 from medlake.runs import RunSummary, start_run
@@ -16,6 +16,7 @@ from medlake.tables import OPS_QUALITY
 
 if TYPE_CHECKING:
     from great_expectations.data_context import FileDataContext
+    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
     from pyspark.sql import SparkSession
 
     from medlake.runs import Run
@@ -38,8 +39,9 @@ def _selected(suites: list[Suite], names: Sequence[str] | None) -> list[Suite]:
 
 
 def _validate(spark: "SparkSession", run: "Run", context: "FileDataContext", suite: Suite,
-              lake: Lake) -> list[Outcome] | None:
-    """Validate one suite in a stage of its own; return its outcomes, or None when a table is missing."""
+              lake: Lake) -> tuple["ValidationResultIdentifier", list[Outcome]] | None:
+    """Validate one suite in a stage of its own; return its stored result's key and its outcomes, or
+    None when a table is missing."""
     with run.stage(suite.name) as logged:
         if missing := [table for table in suite.requires if not spark.catalog.tableExists(lake.table(table))]:
             LOGGER.info("Skipping suite %s as %s does not exist", suite.name, ", ".join(missing))
@@ -47,11 +49,12 @@ def _validate(spark: "SparkSession", run: "Run", context: "FileDataContext", sui
         frame = suite.frame().persist()
         try:
             checks = suite.checks(frame)
-            rows = outcomes(suite, validate_suite(context, suite.name, frame, checks, run.run_id))
+            key, result = validate_suite(context, suite.name, frame, checks, run.run_id)
         finally:
             frame.unpersist()
+        rows = outcomes(suite, result)
         logged.update(expectations=len(rows), failed=sum(not row.success for row in rows))
-        return rows
+        return key, rows
 
 
 def run_quality(spark: "SparkSession", config: MedlakeConfig, suites: Sequence[str] | None = None, *,
@@ -96,10 +99,12 @@ def run_quality(spark: "SparkSession", config: MedlakeConfig, suites: Sequence[s
             context = open_context(config)
             selected = _selected(build_suites(spark, config.quality, lake), suites)
         validated = [_validate(spark, run, context, suite, lake) for suite in selected]
-        rows = [row for suite_rows in validated if suite_rows is not None for row in suite_rows]
+        rows = [row for done in validated if done is not None for row in done[1]]
         with run.stage("write"):
             run.summary.table_versions[OPS_QUALITY] = write_outcomes(spark, run.run_id, run.started_at, rows,
                                                                     config.tables)
+        with run.stage("report"):
+            publish_report(context, [done[0] for done in validated if done is not None])
         failed = [row for row in rows if not row.success]
         critical = [row for row in failed if row.severity == Severity.CRITICAL]
         run.summary.add(suites=sum(v is not None for v in validated), suites_skipped=sum(v is None for v in validated),

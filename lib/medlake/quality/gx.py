@@ -17,12 +17,13 @@ from medlake.errors import ConfigError
 if TYPE_CHECKING:
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.data_context import FileDataContext
+    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
     from great_expectations.expectations import Expectation
     from pyspark.sql import DataFrame
 
     from medlake.config import MedlakeConfig
 
-__all__ = ["RESULT_FORMAT", "SITE_NAME", "open_context", "report_index", "validate_suite"]
+__all__ = ["RESULT_FORMAT", "SITE_NAME", "open_context", "publish_report", "report_index", "validate_suite"]
 
 SITE_NAME = "quality"
 DATA_SOURCE = "medlake"
@@ -84,11 +85,13 @@ def open_context(config: "MedlakeConfig") -> "FileDataContext":
 
 
 def validate_suite(context: "FileDataContext", name: str, frame: "DataFrame", checks: Sequence["Expectation"],
-                   run_name: str) -> "ExpectationSuiteValidationResult":
-    """Validate ``frame`` against the checks as suite ``name`` through its checkpoint, which updates the report.
+                   run_name: str) -> tuple["ValidationResultIdentifier", "ExpectationSuiteValidationResult"]:
+    """Validate ``frame`` against the checks as suite ``name`` through its checkpoint; return the stored result.
 
     The suite, its dataframe asset with a whole-dataframe batch definition, its validation
-    definition and its checkpoint are stored in the context (replaced when they changed).
+    definition and its checkpoint are stored in the context (replaced when they changed). The
+    data source does not persist the frame (the caller caches it once), and the report is built
+    once per run by :func:`publish_report`, not by each checkpoint.
 
     Parameters
     ----------
@@ -104,10 +107,9 @@ def validate_suite(context: "FileDataContext", name: str, frame: "DataFrame", ch
         The medlake run id, the name of the validation run in the report.
     """
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
 
-    source = context.data_sources.add_or_update_spark(DATA_SOURCE)
+    source = context.data_sources.add_or_update_spark(DATA_SOURCE, persist=False)
     asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
     batch = next((b for b in asset.batch_definitions if b.name == BATCH_DEFINITION), None) \
         or asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
@@ -115,7 +117,12 @@ def validate_suite(context: "FileDataContext", name: str, frame: "DataFrame", ch
     definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch,
                                                                                       suite=suite))
     checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-        name=name, validation_definitions=[definition], result_format=RESULT_FORMAT,
-        actions=[UpdateDataDocsAction(name="update_report", site_names=[SITE_NAME])]))
+        name=name, validation_definitions=[definition], result_format=RESULT_FORMAT, actions=[]))
     result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
-    return next(iter(result.run_results.values()))
+    return next(iter(result.run_results.items()))
+
+
+def publish_report(context: "FileDataContext", validated: Sequence["ValidationResultIdentifier"]) -> None:
+    """Add the run's validation results (and their suites) to the report and rebuild its index once."""
+    suites = [key.expectation_suite_identifier for key in validated]
+    context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[*validated, *suites])
