@@ -20,8 +20,26 @@ def _is_api_doctest(item: pytest.Item) -> bool:
     return isinstance(item, DoctestItem) and item.name in _API_DOCTESTS
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=_is_api_doctest)  # stable: every other item keeps its place
+def _needs_demo(item: pytest.Item) -> bool:
+    return "demo" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the API doctests and then the demo's tests last; start the demo now, in the background."""
+    items.sort(key=lambda item: (_is_api_doctest(item), _needs_demo(item)))  # stable: the rest keep their order
+    if any(map(_needs_demo, items)):
+        from tests.demo.run import DEMO_RUN, DemoRun
+
+        config.stash[DEMO_RUN] = DemoRun()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the demo if it still runs (a test run cut short) and remove its files."""
+    from tests.demo.run import DEMO_RUN
+
+    if (run := session.config.stash.get(DEMO_RUN, None)) is not None:
+        run.close()
 
 
 @pytest.fixture(scope="session")

@@ -232,6 +232,7 @@ def _dataset(patient: RosterPatient, study: StudyPlan, series: SeriesPlan, index
         _add_plane(ds, size, number, 5.0)
         ds.KVP = 120
         ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "HU"
+        ds.WindowCenter, ds.WindowWidth = 40, 400  # soft tissue
         ds.set_pixel_data(_ct_pixels(rng, size, position), "MONOCHROME2", _CT_BITS_STORED,
                           generate_instance_uid=False)
     elif series.kind is SeriesKind.MR:
