@@ -125,4 +125,5 @@ def validate_suite(context: "FileDataContext", name: str, frame: "DataFrame", ch
 def publish_report(context: "FileDataContext", validated: Sequence["ValidationResultIdentifier"]) -> None:
     """Add the run's validation results (and their suites) to the report and rebuild its index once."""
     suites = [key.expectation_suite_identifier for key in validated]
-    context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[*validated, *suites])
+    # Both kinds in one list, as GE's own UpdateDataDocsAction passes them (its annotation says one kind).
+    context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[*validated, *suites])  # type: ignore[arg-type]
