@@ -20,26 +20,14 @@ def _is_api_doctest(item: pytest.Item) -> bool:
     return isinstance(item, DoctestItem) and item.name in _API_DOCTESTS
 
 
-def _needs_demo(item: pytest.Item) -> bool:
-    return "demo" in getattr(item, "fixturenames", ())
-
-
-@pytest.hookimpl(trylast=True)  # after -m and -k have deselected
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the API doctests and then the demo's tests last; start the demo now, in the background."""
-    items.sort(key=lambda item: (_is_api_doctest(item), _needs_demo(item)))  # stable: the rest keep their order
-    if any(map(_needs_demo, items)):
-        from tests.demo.run import DEMO_RUN, DemoRun
-
-        config.stash[DEMO_RUN] = DemoRun()
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stop the demo if it still runs (a test run cut short) and remove its files."""
-    from tests.demo.run import DEMO_RUN
-
-    if (run := session.config.stash.get(DEMO_RUN, None)) is not None:
-        run.close()
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the API doctests last; every test outside the processes group (:data:`tests.conftest.PROCESSES`)
+    goes to the session group, so ``./test.sh`` runs each group on a pytest worker of its own."""
+    items.sort(key=_is_api_doctest)  # stable: every other item keeps its place
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group("session"))
 
 
 @pytest.fixture(scope="session")

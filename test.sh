@@ -36,9 +36,11 @@ echo "medlake: mypy" >&2
 "$MEDLAKE_PY" -m mypy
 end_phase mypy
 echo "medlake: pytest" >&2
-# One worker: two (pytest-xdist, a Spark session each) measured 18 % slower on 2 cores.
-# Per-test times also go to build/pytest-junit.xml.
-"$MEDLAKE_PY" -m pytest --doctest-modules --durations=25 --junitxml=build/pytest-junit.xml lib/medlake tests "$@"
+# Two pytest workers (pytest-xdist), one per group: "session" (every in-process test, one Spark
+# session) and "processes" (tests that run ./spark-submit.sh, demo.sh or a kernel and mostly wait for
+# them; tests.conftest.PROCESSES). Per-test times also go to build/pytest-junit.xml.
+"$MEDLAKE_PY" -m pytest -n 2 --dist loadgroup --doctest-modules --durations=25 --junitxml=build/pytest-junit.xml \
+  lib/medlake tests "$@"
 end_phase pytest
 if [ $# -eq 0 ]; then
   echo "medlake: benchmarks at tiny size, in one process" >&2

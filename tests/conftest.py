@@ -7,6 +7,10 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The pytest-xdist group of the tests that run whole processes (``./spark-submit.sh``, ``demo.sh``, a
+#: kernel): they mostly wait for their children, so ``./test.sh`` runs them on one worker while the
+#: other runs the in-process tests (the ``session`` group) in its Spark session.
+PROCESSES = "processes"
 
 
 def run_submit(*args: str, home: Path, profile: str = "test", timeout: int = 600) -> subprocess.CompletedProcess[str]:

@@ -1,13 +1,36 @@
-"""The demo's run, started in the background by the root conftest (see :mod:`tests.demo.run`)."""
+"""``./demo.sh`` run once, as a user runs it, in a temporary MEDLAKE_HOME; its lake serves the notebook test."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 
-from tests.demo.run import DEMO_RUN, DemoResult
+from tests.conftest import ROOT
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """The demo's home, output and wall seconds."""
+
+    home: Path
+    result: subprocess.CompletedProcess[str]
+    seconds: float
 
 
 @pytest.fixture(scope="session")
-def demo(request: pytest.FixtureRequest) -> DemoResult:
-    """The demo's result, once it has ended (the root conftest removes its files at the end)."""
-    return request.config.stash[DEMO_RUN].wait()
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
+    """The demo on the ``local`` profile (its shared metastore server, stopped at the end)."""
+    home = tmp_path_factory.mktemp("demo-home")
+    environ = {**os.environ, "MEDLAKE_HOME": str(home), "MEDLAKE_PROFILE": "local"}
+    started = time.monotonic()
+    result = subprocess.run([str(ROOT / "demo.sh")], cwd=ROOT, env=environ, capture_output=True, text=True,
+                            timeout=1200, check=False)
+    yield DemoResult(home, result, time.monotonic() - started)
+    subprocess.run([str(ROOT / "spark-submit.sh"), "--metastore", "stop"], cwd=ROOT, env=environ, check=False,
+                   capture_output=True)

@@ -6,9 +6,11 @@ import re
 
 import pytest
 
-from tests.demo.run import DemoResult
+from tests.conftest import PROCESSES
 
-pytestmark = pytest.mark.slow
+from .conftest import DemoResult
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(PROCESSES)]
 
 STAGES = ("DICOM ingest", "FHIR ingest", "HTJ2K transcode", "features", "quality")
 JOBS = ("dicom_ingest", "fhir_ingest", "htj2k_transcode", "features", "quality")

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_submit
+from tests.conftest import PROCESSES, run_submit
 
 from .conftest import Synthetic
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(PROCESSES)]
 
-@pytest.mark.slow
+
 def test_job_exits_0_and_prints_the_summary(tmp_path: Path, synthetic: Synthetic) -> None:
     """One ./spark-submit.sh process (a cold JVM, a new metastore, every table created): about 50 s."""
     result = run_submit("jobs/dicom_ingest.py", "--input", str(synthetic.dicom), "--input", str(synthetic.catalogue),

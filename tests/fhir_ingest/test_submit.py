@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from medlake.synthetic.__main__ import main as generate
-from tests.conftest import ROOT, run_submit
+from tests.conftest import PROCESSES, ROOT, run_submit
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(PROCESSES)]
 
 #: Per table: the columns that identify its content (run ids and load times differ between runs).
 _CONTENT = {"raw": ["_source_uri", "_position", "_position_kind", "content_hash"],
@@ -58,7 +60,6 @@ def _tables(spark: Any, home: Path) -> dict[str, list[tuple[Any, ...]]]:
     return tables
 
 
-@pytest.mark.slow
 def test_killed_run_reruns_to_a_clean_runs_tables_and_a_second_ingest_fails_at_once(
         spark: Any, tmp_path: Path) -> None:
     """Four ./spark-submit.sh processes, about 3 minutes: an ingest killed (``kill -9`` of its process

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_submit
+from tests.conftest import PROCESSES, run_submit
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(PROCESSES)]
 
 PATIENT = {"resourceType": "Patient", "id": "quality-future-birth", "gender": "female", "birthDate": "2999-01-01"}
 
 
-@pytest.mark.slow
 def test_critical_failure_exits_1_naming_the_suite_and_check(tmp_path: Path) -> None:
     """Two ./spark-submit.sh processes (an ingest of one patient born in the future, then the job): about
     110 s on a loaded machine."""
