@@ -20,14 +20,23 @@ def _is_api_doctest(item: pytest.Item) -> bool:
     return isinstance(item, DoctestItem) and item.name in _API_DOCTESTS
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the API doctests last; every test outside the processes group (:data:`tests.conftest.PROCESSES`)
-    goes to the session group, so ``./test.sh`` runs each group on a pytest worker of its own."""
+    """Run the API doctests last."""
     items.sort(key=_is_api_doctest)  # stable: every other item keeps its place
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group("session"))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Two scopes for ``./test.sh``'s two workers: the process tests (:data:`tests.conftest.PROCESS_TESTS`)
+    and everything else, each run whole on one worker in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    from tests.conftest import PROCESS_TESTS
+
+    class ProcessesBesideSession(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return "processes" if nodeid.startswith(PROCESS_TESTS) else "session"
+
+    return ProcessesBesideSession(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -36,10 +36,11 @@ echo "medlake: mypy" >&2
 "$MEDLAKE_PY" -m mypy
 end_phase mypy
 echo "medlake: pytest" >&2
-# Two pytest workers (pytest-xdist), one per group: "session" (every in-process test, one Spark
-# session) and "processes" (tests that run ./spark-submit.sh, demo.sh or a kernel and mostly wait for
-# them; tests.conftest.PROCESSES). Per-test times also go to build/pytest-junit.xml.
-"$MEDLAKE_PY" -m pytest -n 2 --dist loadgroup --doctest-modules --durations=25 --junitxml=build/pytest-junit.xml \
+# Two pytest workers (pytest-xdist): one runs the tests that run whole processes (./spark-submit.sh,
+# demo.sh, a kernel; tests.conftest.PROCESS_TESTS), which mostly wait for their children, and the
+# other every in-process test in one Spark session (the root conftest's scheduler).
+# Per-test times also go to build/pytest-junit.xml.
+"$MEDLAKE_PY" -m pytest -n 2 --doctest-modules --durations=25 --junitxml=build/pytest-junit.xml \
   lib/medlake tests "$@"
 end_phase pytest
 if [ $# -eq 0 ]; then

@@ -7,10 +7,19 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The pytest-xdist group of the tests that run whole processes (``./spark-submit.sh``, ``demo.sh``, a
-#: kernel): they mostly wait for their children, so ``./test.sh`` runs them on one worker while the
-#: other runs the in-process tests (the ``session`` group) in its Spark session.
-PROCESSES = "processes"
+#: The test modules that run whole processes (``./spark-submit.sh``, ``demo.sh``, a kernel). They mostly
+#: wait for their children, so ``./test.sh`` runs them on one pytest worker while the other runs every
+#: in-process test in its Spark session (the root conftest's scheduler; ``test_process_tests_are_listed``
+#: keeps this list complete).
+PROCESS_TESTS = (
+    "tests/demo/",
+    "tests/dicom_ingest/test_submit.py",
+    "tests/fhir_ingest/test_submit.py",
+    "tests/foundation/test_shared_catalogue.py",
+    "tests/foundation/test_submit.py",
+    "tests/htj2k_job/test_local_cluster.py",
+    "tests/quality/test_submit.py",
+)
 
 
 def run_submit(*args: str, home: Path, profile: str = "test", timeout: int = 600) -> subprocess.CompletedProcess[str]:

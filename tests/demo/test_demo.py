@@ -6,11 +6,10 @@ import re
 
 import pytest
 
-from tests.conftest import PROCESSES
 
 from .conftest import DemoResult
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(PROCESSES)]
+pytestmark = pytest.mark.slow
 
 STAGES = ("DICOM ingest", "FHIR ingest", "HTJ2K transcode", "features", "quality")
 JOBS = ("dicom_ingest", "fhir_ingest", "htj2k_transcode", "features", "quality")

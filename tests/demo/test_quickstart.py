@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PROCESSES, ROOT
+from tests.conftest import ROOT
 
 from .conftest import DemoResult
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(PROCESSES)]
+pytestmark = pytest.mark.slow
 
 
 def test_the_notebook_runs_without_an_error_and_shows_its_results(demo: DemoResult, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROCESSES, run_submit
+from tests.conftest import run_submit
 
 from .conftest import Synthetic
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(PROCESSES)]
+pytestmark = pytest.mark.slow
 
 
 def test_job_exits_0_and_prints_the_summary(tmp_path: Path, synthetic: Synthetic) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from medlake.synthetic.__main__ import main as generate
-from tests.conftest import PROCESSES, ROOT, run_submit
+from tests.conftest import ROOT, run_submit
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(PROCESSES)]
+pytestmark = pytest.mark.slow
 
 #: Per table: the columns that identify its content (run ids and load times differ between runs).
 _CONTENT = {"raw": ["_source_uri", "_position", "_position_kind", "content_hash"],

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from medlake.synthetic.__main__ import main as generate
-from tests.conftest import PROCESSES, ROOT, run_submit
+from tests.conftest import ROOT, run_submit
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(PROCESSES)]
+pytestmark = pytest.mark.slow
 
 _SEED_QUERY = ("SELECT name[0].family AS LastName, get_json_object(extension[2], '$.valueString') AS Maiden "
                "FROM fhir.patient ORDER BY LastName")

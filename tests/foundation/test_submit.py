@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROCESSES, run_submit
+from tests.conftest import run_submit
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(PROCESSES)]
+pytestmark = pytest.mark.slow
 
 
 def test_catalog_persists_across_processes_and_runs_are_ledgered(tmp_path: Path) -> None:

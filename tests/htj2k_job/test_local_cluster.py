@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROCESSES, ROOT, run_submit
+from tests.conftest import ROOT, run_submit
 
-pytestmark = [pytest.mark.slow, pytest.mark.local_cluster, pytest.mark.xdist_group(PROCESSES)]
+pytestmark = [pytest.mark.slow, pytest.mark.local_cluster]
 
 
 def test_udfs_and_frames_run_in_two_executor_processes(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROCESSES, run_submit
+from tests.conftest import run_submit
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(PROCESSES)]
+pytestmark = pytest.mark.slow
 
 PATIENT = {"resourceType": "Patient", "id": "quality-future-birth", "gender": "female", "birthDate": "2999-01-01"}
 
