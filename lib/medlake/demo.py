@@ -11,11 +11,11 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 import medlake
 from medlake.errors import JobError
@@ -90,10 +90,9 @@ def demo_stages(data: Path, output_dicom: Path) -> list[Wave]:
     ]
 
 
-def _show(spark: "SparkSession", title: str, statement: str, out: TextIO) -> None:
-    rows = spark.sql(statement)
-    print(f"\n== {title}", file=out)
-    print(rows._jdf.showString(20, 0, False), file=out, end="")  # show() writes to the JVM's stdout
+def _show(spark: "SparkSession", title: str, statement: str) -> None:
+    print(f"\n== {title}", flush=True)
+    spark.sql(statement).show(n=100, truncate=False)
 
 
 def _latest_run(spark: "SparkSession", job: str) -> str:
@@ -101,7 +100,7 @@ def _latest_run(spark: "SparkSession", job: str) -> str:
                .collect()[0][0])
 
 
-def _run_stage(spark: "SparkSession", stage: DemoStage, out: TextIO) -> tuple[RunSummary | None, StageTime]:
+def _run_stage(spark: "SparkSession", stage: DemoStage) -> tuple[RunSummary | None, StageTime]:
     """Run one stage; print its summary line and stage table. A failed quality gate returns no summary."""
     started = time.monotonic()
     try:
@@ -111,12 +110,12 @@ def _run_stage(spark: "SparkSession", stage: DemoStage, out: TextIO) -> tuple[Ru
             raise
         print(f"medlake demo: a critical quality check failed: {error}", file=sys.stderr)
         return None, StageTime(time.monotonic() - started, 0)
-    print(summary.one_line(), file=out, flush=True)
+    print(summary.one_line(), flush=True)
     sys.stderr.write(summary.stage_table() + "\n")
     return summary, StageTime(time.monotonic() - started, sum(t.spark_jobs for t in summary.stages.values()))
 
 
-def run_demo(spark: "SparkSession", waves: list[Wave], out: TextIO = sys.stdout) -> RunSummary:
+def run_demo(spark: "SparkSession", waves: list[Wave]) -> RunSummary:
     """Run the waves one after another, then print the lake's counts, the seed query and the summaries.
 
     Returns the demo's summary: ``stages`` run, ``quality_failed`` (1 when a critical check failed)
@@ -133,7 +132,7 @@ def run_demo(spark: "SparkSession", waves: list[Wave], out: TextIO = sys.stdout)
                 print(f"medlake demo [{stages.index(stage) + 1}/{len(stages)}] {stage.name}"
                       f"{' (beside the others of its wave)' if len(wave) > 1 else ''}; as a scheduled job: "
                       f"./spark-submit.sh {stage.job}", file=sys.stderr, flush=True)
-            running = [pool.submit(_run_stage, spark, stage, out) for stage in wave]
+            running = [pool.submit(_run_stage, spark, stage) for stage in wave]
             for stage, done in zip(wave, running):
                 summary, demo.stages[stage.name] = done.result()
                 if stage.name == "quality":
@@ -141,13 +140,13 @@ def run_demo(spark: "SparkSession", waves: list[Wave], out: TextIO = sys.stdout)
                     demo.add(quality_failed=int(summary is None))
     queries = Stages(spark, label="demo")
     with queries.timed("queries"):
-        _show(spark, "tables", TABLE_COUNTS, out)
-        _show(spark, "the seed query (extensions by position, as the contract states it)", SEED_BY_POSITION, out)
-        _show(spark, "the same by extension URL (values where the positions miss)", SEED_BY_URL, out)
+        _show(spark, "tables", TABLE_COUNTS)
+        _show(spark, "the seed query (extensions by position, as the contract states it)", SEED_BY_POSITION)
+        _show(spark, "the same by extension URL (values where the positions miss)", SEED_BY_URL)
         if quality_run is not None:
             _show(spark, f"quality summary (run {quality_run}; report: MEDLAKE_HOME/reports/quality/index.html)",
-                  QUALITY_SUMMARY.format(run_id=quality_run), out)
-        _show(spark, "compression summary (dicom.frame)", COMPRESSION_SUMMARY, out)
+                  QUALITY_SUMMARY.format(run_id=quality_run))
+        _show(spark, "compression summary (dicom.frame)", COMPRESSION_SUMMARY)
     demo.stages.update(queries.times)
     demo.add(stages=len(stages))
     demo.wall_seconds = time.monotonic() - started
