@@ -109,6 +109,7 @@ def create_table(
     if spark.catalog.tableExists(table):  # one metastore call; Delta's builder would load the table
         return
     _ensure_database(spark, table)
+    _clear_uncommitted_location(spark, table)
     builder = (
         DeltaTable.createIfNotExists(spark)
         .tableName(table)
@@ -123,6 +124,27 @@ def create_table(
     if cluster_by:
         builder = builder.clusterBy(*cluster_by)
     builder.execute()
+
+
+def _clear_uncommitted_location(spark: "SparkSession", table: str) -> None:
+    """Remove what a killed run left at a missing table's managed location: files, no Delta commit.
+
+    A run killed after writing a new table's first files and before its first commit leaves the
+    directory behind, and Delta refuses to create a managed table over a non-empty location
+    (``DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION``), so every rerun would fail. Nothing there was
+    committed, so nothing is lost. A location that holds a Delta table is left alone.
+    """
+    from delta.tables import DeltaTable
+
+    database, name = table.split(".", 1)
+    location = f"{spark.catalog.getDatabase(database).locationUri.rstrip('/')}/{name}"
+    jvm = spark._jvm
+    assert jvm is not None
+    path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(location))
+    filesystem = path.getFileSystem(spark._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+    if filesystem.exists(path) and not DeltaTable.isDeltaTable(spark, location):
+        LOGGER.warning("Removing the uncommitted files a killed run left at %s before creating %s", location, table)
+        filesystem.delete(path, True)
 
 
 def table_version(spark: "SparkSession", table: str) -> int:

@@ -92,3 +92,16 @@ def test_merge_with_a_null_key_matches_its_row_on_rerun(spark, config) -> None:
     rerun = merge_into(spark, "ops.test_null_keys", spark.createDataFrame(rows, schema), ["study", "patient"])
     assert (first.inserted, rerun.changed, rerun.version) == (2, 0, first.version)
     assert spark.table("ops.test_null_keys").count() == 2
+
+
+def test_a_killed_first_write_leaves_no_table_and_the_rerun_creates_it(spark, config) -> None:
+    """A run killed after writing a new table's files and before its first commit: the rerun creates it."""
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    spark.sql("CREATE DATABASE IF NOT EXISTS ops")
+    location = f"{spark.catalog.getDatabase('ops').locationUri.rstrip('/')}/crashed_first_write"
+    spark.range(3).write.parquet(location)  # files where the table goes, no _delta_log
+    create_table(spark, "ops.crashed_first_write", StructType([StructField("id", LongType())]),
+                 settings=config.tables)
+    assert spark.table("ops.crashed_first_write").count() == 0
+    assert table_version(spark, "ops.crashed_first_write") == 0
