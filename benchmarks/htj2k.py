@@ -31,8 +31,8 @@ import numpy as np
 import openjpeg
 from pydicom.data import get_testdata_file
 
-from medlake.dicom.htj2k import encode_htj2k_frame
-from medlake.dicom.pixels import decoded_photometric_interpretation, iter_frames, open_pixel_source
+from medlake.dicom.frames.htj2k import encode_htj2k_frame
+from medlake.dicom.frames.source import decoded_photometric_interpretation, iter_source_frames, open_pixel_source
 
 #: Lossless sources among pydicom's bundled files (CT, MR, 12-bit, RGB, palette, multi-frame RLE).
 BUNDLED = ("CT_small.dcm", "MR_small.dcm", "examples_overlay.dcm", "examples_rgb_color.dcm",
@@ -80,7 +80,7 @@ def _floor(paths: list[Path]) -> Floor:
         attrs = source.attributes
         rgb = attrs.samples_per_pixel == 3 and decoded_photometric_interpretation(attrs) == "RGB"
         frames = []
-        for frame in iter_frames(source, range(attrs.number_of_frames)):
+        for frame in iter_source_frames(source, range(attrs.number_of_frames)):
             encode_start = time.perf_counter()
             codestream = encode_htj2k_frame(frame, attrs.bits_stored, attrs.signed, rgb)
             floor.htj2k_encode_seconds += time.perf_counter() - encode_start

@@ -22,35 +22,25 @@ from typing import TYPE_CHECKING
 
 from medlake.config import MedlakeConfig
 from medlake.dicom.header import HeaderOptions, InstanceRecord, instance_ddl, read_instance
-from medlake.dicom.hierarchy import aggregate_series, aggregate_studies
-from medlake.dicom.frame_table import FRAME_TABLE
-from medlake.dicom.metadata import build_image_set_rows
+from medlake.dicom.studies import update_studies
 from medlake.dicom.tables import (
-    DICOM_IMAGE_SET,
     DICOM_INSTANCE,
     DICOM_QUARANTINE,
-    DICOM_SERIES,
-    DICOM_STUDY,
-    UNCOMPARED_COLUMNS,
     create_dicom_tables,
-    image_set_schema,
     instance_schema,
-    series_schema,
-    study_schema,
+    merge_dicom_rows,
 )
 from medlake.listing import list_files
 from medlake.manifest import FileOutcome, FilePlan, plan_files, read_contents, record_files
 from medlake.quarantine import PositionKind, file_quarantine_rows, write_quarantine
 from medlake.spark_session import session_conf
 from medlake.runs import Run, RunSummary, start_run
-from medlake.tables import WriteResult, merge_into, table_version
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import Column, DataFrame, SparkSession
-    from pyspark.sql.types import StructType
 
-__all__ = ["ARROW_MAX_BYTES_PER_BATCH", "JOB", "READ_SETTINGS", "read_dicom_files", "run_dicom_ingest", "update_studies"]
+__all__ = ["ARROW_MAX_BYTES_PER_BATCH", "JOB", "READ_SETTINGS", "read_dicom_files", "run_dicom_ingest"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -99,20 +89,6 @@ def read_dicom_files(spark: "SparkSession", files: "DataFrame", options: HeaderO
         Columns of :func:`medlake.dicom.header.instance_ddl`.
     """
     return read_contents(spark, files).mapInPandas(partial(_read_batches, options=options), instance_ddl())
-
-
-def _with_bookkeeping(rows: "DataFrame", schema: "StructType", run_id: str) -> "DataFrame":
-    from pyspark.sql import functions as F
-
-    return rows.withColumns({"run_id": F.lit(run_id), "updated_at": F.current_timestamp()}).select(
-        *schema.fieldNames())
-
-
-def _merge(spark: "SparkSession", table: str, rows: "DataFrame", schema: "StructType", key: str,
-           run_id: str) -> WriteResult:
-    """MERGE rows keyed by ``key``, updating only where a data column differs (not bookkeeping)."""
-    compare = [name for name in schema.fieldNames() if name != key and name not in UNCOMPARED_COLUMNS]
-    return merge_into(spark, table, _with_bookkeeping(rows, schema, run_id), [key], compare=compare)
 
 
 def _split_duplicates(spark: "SparkSession", loaded: "DataFrame") -> tuple["DataFrame", "DataFrame"]:
@@ -226,54 +202,14 @@ def _plan(spark: "SparkSession", config: MedlakeConfig, inputs: Sequence[str]) -
     return planned, plan
 
 
-def update_studies(spark: "SparkSession", config: MedlakeConfig, run: Run, touched: "DataFrame") -> int:
-    """Rebuild the series, study and image set rows of the touched studies from ``dicom.instance``.
-
-    Image set documents get the ``ImageFrames`` of the frames ``dicom.frame`` holds, so the ingest
-    and the HTJ2K job (which calls this after writing frames) build the same documents.
-
-    Returns the number of image sets the touched studies form.
-    """
-    with run.stage("hierarchy") as logged:
-        return _update_hierarchy(spark, config, run, touched, logged)
-
-
-def _update_hierarchy(spark: "SparkSession", config: MedlakeConfig, run: Run, touched: "DataFrame",
-                      logged: dict[str, int]) -> int:
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
-
-    instances = spark.table(DICOM_INSTANCE).join(F.broadcast(touched), "study_instance_uid")
-    series = _merge(spark, DICOM_SERIES, aggregate_series(instances), series_schema(), "series_instance_uid",
-                    run.run_id)
-    studies = _merge(spark, DICOM_STUDY, aggregate_studies(instances), study_schema(), "study_instance_uid",
-                     run.run_id)
-    frames = spark.table(FRAME_TABLE) if spark.catalog.tableExists(FRAME_TABLE) else None
-    image_sets = build_image_set_rows(instances, config.dicom.datastore_id, frames).persist()
-    image_set_result = _merge(spark, DICOM_IMAGE_SET, image_sets, image_set_schema(), "image_set_id", run.run_id)
-    stale = (spark.table(DICOM_IMAGE_SET).join(F.broadcast(touched), "study_instance_uid")
-             .join(image_sets.select("image_set_id"), "image_set_id", "left_anti").select("image_set_id"))
-    stale_ids = [row.image_set_id for row in stale.collect()]
-    for result in (series, studies, image_set_result):
-        if result.version is not None:
-            run.summary.table_versions[result.table] = result.version
-    if stale_ids:  # a touched study whose instances no longer form these image sets
-        DeltaTable.forName(spark, DICOM_IMAGE_SET).delete(F.col("image_set_id").isin(stale_ids))
-        run.summary.table_versions[DICOM_IMAGE_SET] = table_version(spark, DICOM_IMAGE_SET)
-    image_set_count = image_sets.count()
-    image_sets.unpersist()
-    logged.update(series_changed=series.changed, studies_changed=studies.changed,
-                  image_sets_changed=image_set_result.changed, image_sets_deleted=len(stale_ids))
-    return image_set_count
-
-
 def _load(spark: "SparkSession", config: MedlakeConfig, run: Run, records: "DataFrame") -> tuple["DataFrame", int]:
     """Write the parsed records to the tables; return each parsed file's outcome and the image set count."""
     from pyspark.sql import functions as F
 
     with run.stage("instances") as logged:
         kept, duplicates = _split_duplicates(spark, records.where(F.col("outcome") == str(FileOutcome.LOADED)))
-        instance_result = _merge(spark, DICOM_INSTANCE, kept, instance_schema(), "sop_instance_uid", run.run_id)
+        instance_result = merge_dicom_rows(spark, DICOM_INSTANCE, kept, instance_schema(), "sop_instance_uid",
+                                           run.run_id)
         run.summary.table_versions[DICOM_INSTANCE] = instance_result.version or 0
         touched = kept.select("study_instance_uid").distinct().persist()
         logged.update(inserted=instance_result.inserted, updated=instance_result.updated, studies=touched.count())

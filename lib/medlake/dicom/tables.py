@@ -1,4 +1,4 @@
-"""Names and schemas of the ``dicom`` tables written by DICOM ingest, and their creation."""
+"""Names and schemas of the ``dicom`` tables written by DICOM ingest, their creation and their MERGE."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from medlake.config import TableConfig
 from medlake.dicom.header import instance_ddl
-from medlake.tables import create_table
+from medlake.tables import WriteResult, create_table, merge_into
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "RECORD_ONLY_COLUMNS",
     "UNCOMPARED_COLUMNS",
     "create_dicom_tables",
+    "merge_dicom_rows",
     "image_set_schema",
     "instance_schema",
     "series_schema",
@@ -136,3 +137,17 @@ def create_dicom_tables(spark: "SparkSession", settings: TableConfig) -> None:
                  comment="One row per study, aggregated from dicom.instance")
     create_table(spark, DICOM_IMAGE_SET, image_set_schema(), settings=settings,
                  comment="One image set metadata document per image set (AWS HealthImaging layout)")
+
+
+def _with_bookkeeping(rows: "DataFrame", schema: "StructType", run_id: str) -> "DataFrame":
+    from pyspark.sql import functions as F
+
+    return rows.withColumns({"run_id": F.lit(run_id), "updated_at": F.current_timestamp()}).select(
+        *schema.fieldNames())
+
+
+def merge_dicom_rows(spark: "SparkSession", table: str, rows: "DataFrame", schema: "StructType", key: str,
+                     run_id: str) -> WriteResult:
+    """MERGE rows keyed by ``key``, updating only where a data column differs (not bookkeeping)."""
+    compare = [name for name in schema.fieldNames() if name != key and name not in UNCOMPARED_COLUMNS]
+    return merge_into(spark, table, _with_bookkeeping(rows, schema, run_id), [key], compare=compare)

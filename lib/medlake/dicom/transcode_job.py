@@ -11,7 +11,7 @@ least loaded task) and each unit is sent to exactly its task's partition. The so
 on the JVM (``binaryFile``), joined to the units, and a ``mapInPandas`` adapter calls
 :func:`process_work_unit` per unit: it checks the bytes' SHA-256 against the hash recorded at
 ingest (a changed or missing source is quarantined as ``source_changed``, never transcoded), then
-:func:`medlake.dicom.htj2k.transcode_frames` decodes, encodes and verifies one frame at a time.
+:func:`medlake.dicom.frames.htj2k.transcode_frames` decodes, encodes and verifies one frame at a time.
 Arrow batches are bounded by ``spark.sql.execution.arrow.maxBytesPerBatch``.
 
 Each work unit carries its whole source file (``binaryFile`` cannot read a byte range), so a task
@@ -28,13 +28,10 @@ whose frames are all transcoded is also written as an HTJ2K DICOM file under tha
 from __future__ import annotations
 
 import hashlib
-import heapq
 import logging
-import math
 import os
 import socket
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from medlake.config import MedlakeConfig
-from medlake.dicom.frame_table import (
+from medlake.dicom.frames.table import (
     FRAME_TABLE,
     FrameAction,
     attach_image_sets,
@@ -51,9 +48,11 @@ from medlake.dicom.frame_table import (
     frame_schema,
     write_frames,
 )
-from medlake.dicom.htj2k import FrameStatus, transcode_frames
-from medlake.dicom.ingest_job import update_studies
-from medlake.dicom.pixels import PixelAction
+from medlake.dicom.frames.transcode import FrameStatus, transcode_frames
+from medlake.dicom.studies import update_studies
+from medlake.dicom.tables import DICOM_IMAGE_SET, DICOM_INSTANCE, DICOM_QUARANTINE
+from medlake.dicom.frames.work_units import PendingInstance, WorkUnit, assign_tasks, plan_work_units, task_count
+from medlake.dicom.frames.source import PixelAction
 from medlake.dicom.writer import OffsetTable, save_htj2k_dicom, write_htj2k_dicom
 from medlake.quarantine import (
     PositionKind, QuarantineReason, file_quarantine_rows, quarantine_schema, write_quarantine,
@@ -65,26 +64,15 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
-    "INSTANCE_TABLE",
-    "IMAGE_SET_TABLE",
     "JOB",
-    "QUARANTINE_TABLE",
-    "PendingInstance",
-    "WorkUnit",
-    "assign_tasks",
-    "plan_work_units",
     "process_work_unit",
     "run_htj2k_transcode",
-    "task_count",
     "write_instance_file",
 ]
 
 LOGGER = logging.getLogger(__name__)
 
 JOB = "htj2k_transcode"
-INSTANCE_TABLE = "dicom.instance"
-IMAGE_SET_TABLE = "dicom.image_set"
-QUARANTINE_TABLE = "dicom.quarantine"
 
 #: Quarantine reasons this job gives for a given source content; such instances are not retried
 #: until their content changes. ``source_changed`` is retried: the file may come back.
@@ -98,153 +86,6 @@ _ACTIONS = {FrameStatus.TRANSCODED: FrameAction.TRANSCODED, FrameStatus.KEPT: Fr
 #: Most series named in the stage lines of one run; the rest are only counted.
 _MAX_SERIES_LINES = 50
 _KIND_FRAME, _KIND_QUARANTINE = "frame", "quarantine"
-
-
-@dataclass(frozen=True)
-class PendingInstance:
-    """An ingested instance with pixel data still to transcode: what ``dicom.instance`` says of it."""
-
-    sop_instance_uid: str
-    study_instance_uid: str
-    series_instance_uid: str
-    source_uri: str
-    content_hash: str
-    image_set_id: str | None = None
-    number_of_frames: int | None = None
-    rows: int | None = None
-    columns: int | None = None
-    samples_per_pixel: int | None = None
-    bits_allocated: int | None = None
-    pixel_data_length: int | None = None
-    pixel_data_encapsulated: bool | None = None
-
-    @property
-    def frames(self) -> int:
-        """Return the number of frames to process (1 when the header gives no usable count)."""
-        return self.number_of_frames if self.number_of_frames and self.number_of_frames > 0 else 1
-
-    @property
-    def frame_pixel_bytes(self) -> int:
-        """Return the decoded size of one frame (at least 1, so every frame weighs something)."""
-        sample_bytes = max(1, math.ceil((self.bits_allocated or 8) / 8))
-        return max(1, (self.rows or 0) * (self.columns or 0) * (self.samples_per_pixel or 1) * sample_bytes)
-
-    def missing_pixel_bytes(self) -> int:
-        """Return how many bytes native Pixel Data lacks for the frames the header declares (0: none).
-
-        Counted at the least the header allows (1-bit pixels packed, three samples possibly 4:2:2
-        subsampled), so a valid file never lacks any; encapsulated pixel data is not judged here.
-
-        Examples
-        --------
-        >>> bomb = PendingInstance("1.2", "1", "1.1", "file:/a.dcm", "0" * 64, number_of_frames=1000,
-        ...                        rows=65535, columns=65535, samples_per_pixel=1, bits_allocated=16,
-        ...                        pixel_data_length=512, pixel_data_encapsulated=False)
-        >>> bomb.missing_pixel_bytes()
-        8589672449488
-        """
-        if self.pixel_data_encapsulated or self.pixel_data_length is None:
-            return 0
-        samples = 2 if self.samples_per_pixel == 3 else (self.samples_per_pixel or 1)
-        bits = self.frames * (self.rows or 0) * (self.columns or 0) * samples * (self.bits_allocated or 0)
-        return max(0, -(-bits // 8) - self.pixel_data_length)
-
-
-@dataclass(frozen=True)
-class WorkUnit:
-    """Frames ``frame_start`` to ``frame_end - 1`` (0-based) of one instance: one ``transcode_frames`` call."""
-
-    instance: PendingInstance
-    frame_start: int
-    frame_end: int
-
-    @property
-    def pixel_bytes(self) -> int:
-        """Return the decoded pixel bytes of the unit's frames."""
-        return (self.frame_end - self.frame_start) * self.instance.frame_pixel_bytes
-
-    def as_row(self) -> dict[str, Any]:
-        """Return the unit as a flat row (instance fields, frame range, pixel bytes)."""
-        return {**asdict(self.instance), "frame_start": self.frame_start, "frame_end": self.frame_end,
-                "pixel_bytes": self.pixel_bytes}
-
-
-def plan_work_units(instances: Iterable[PendingInstance], max_task_pixel_bytes: int) -> list[WorkUnit]:
-    """Cut each instance into groups of consecutive frames of at most ``max_task_pixel_bytes``.
-
-    A frame larger than the limit is a unit on its own.
-
-    Parameters
-    ----------
-    instances
-        The instances to transcode.
-    max_task_pixel_bytes
-        The most decoded pixel bytes one unit may hold.
-
-    Returns
-    -------
-    list of WorkUnit
-        In instance order, frames ascending.
-
-    Raises
-    ------
-    ValueError
-        If ``max_task_pixel_bytes`` is not positive.
-
-    Examples
-    --------
-    >>> ct = PendingInstance("1.2", "1", "1.1", "file:/a.dcm", "0" * 64, number_of_frames=1000,
-    ...                      rows=512, columns=512, samples_per_pixel=1, bits_allocated=16)
-    >>> units = plan_work_units([ct], 64 << 20)
-    >>> len(units), units[0].frame_end, units[-1].frame_start, units[-1].frame_end
-    (8, 128, 896, 1000)
-    """
-    if max_task_pixel_bytes < 1:
-        raise ValueError(f"'max_task_pixel_bytes' must be positive, not {max_task_pixel_bytes}")
-    units = []
-    for instance in instances:
-        per_unit = max(1, max_task_pixel_bytes // instance.frame_pixel_bytes)
-        for start in range(0, instance.frames, per_unit):
-            units.append(WorkUnit(instance, start, min(start + per_unit, instance.frames)))
-    return units
-
-
-def task_count(units: Sequence[WorkUnit], max_task_pixel_bytes: int, parallelism: int) -> int:
-    """Return how many tasks to run: enough for the pixel bound, a multiple of the cores, at most one per unit.
-
-    Examples
-    --------
-    >>> unit = WorkUnit(PendingInstance("1", "1", "1", "f", "h", rows=10, columns=10), 0, 1)
-    >>> task_count([unit] * 7, 250, 2), task_count([unit] * 3, 10_000, 2), task_count([], 1, 2)
-    (4, 2, 0)
-    """
-    if not units:
-        return 0
-    total = sum(unit.pixel_bytes for unit in units)
-    needed = max(1, math.ceil(total / max_task_pixel_bytes))
-    cores = max(1, parallelism)
-    return min(len(units), math.ceil(needed / cores) * cores)
-
-
-def assign_tasks(units: Sequence[WorkUnit], tasks: int) -> list[int]:
-    """Assign each unit a task in ``range(tasks)``, balancing decoded pixel bytes (largest first, least loaded).
-
-    Examples
-    --------
-    >>> inst = PendingInstance("1", "1", "1", "f", "h", number_of_frames=6, rows=1, columns=1)
-    >>> units = [WorkUnit(inst, 0, 4), WorkUnit(inst, 4, 5), WorkUnit(inst, 5, 6), WorkUnit(inst, 0, 2)]
-    >>> assign_tasks(units, 2)
-    [0, 1, 1, 1]
-    """
-    if tasks < 1:
-        raise ValueError(f"'tasks' must be at least 1, not {tasks}")
-    loads = [(0, task) for task in range(tasks)]
-    assigned = [0] * len(units)
-    for index in sorted(range(len(units)), key=lambda i: (-units[i].pixel_bytes, i)):
-        load, task = heapq.heappop(loads)
-        assigned[index] = task
-        heapq.heappush(loads, (load + units[index].pixel_bytes, task))
-    return assigned
 
 
 def _quarantine_row(unit: Mapping[str, Any], reason: str, position: int, kind: PositionKind,
@@ -273,7 +114,7 @@ def process_work_unit(unit: Mapping[str, Any], content: bytes | None, run_id: st
     Returns
     -------
     list of dict
-        Rows with ``kind`` ``frame`` (the :func:`~medlake.dicom.frame_table.frame_schema` columns)
+        Rows with ``kind`` ``frame`` (the :func:`~medlake.dicom.frames.table.frame_schema` columns)
         or ``quarantine`` (reason, position, position kind, detail). Nothing is raised for the
         data's sake.
     """
@@ -448,7 +289,7 @@ def _task_keys(spark: "SparkSession", tasks: int) -> dict[int, int]:
 
 def _loaded_instances(spark: "SparkSession") -> "DataFrame":
     """Return ``dicom.instance`` rows of loaded files (tables that keep only loaded rows have no ``outcome``)."""
-    table = spark.table(INSTANCE_TABLE)
+    table = spark.table(DICOM_INSTANCE)
     return table.where("outcome = 'loaded'") if "outcome" in table.columns else table
 
 
@@ -460,9 +301,9 @@ def _image_sets(spark: "SparkSession") -> "DataFrame | None":
     """
     from pyspark.sql import functions as F
 
-    if not spark.catalog.tableExists(IMAGE_SET_TABLE):
+    if not spark.catalog.tableExists(DICOM_IMAGE_SET):
         return None
-    table = spark.table(IMAGE_SET_TABLE)
+    table = spark.table(DICOM_IMAGE_SET)
     if "sop_instance_uids" in table.columns:
         members = table.select("image_set_id", F.explode("sop_instance_uids").alias("sop_instance_uid"))
     elif "document" in table.columns:
@@ -489,8 +330,8 @@ def _pending_instances(spark: "SparkSession", image_sets: "DataFrame | None") ->
     done = spark.table(FRAME_TABLE).select(
         "sop_instance_uid", F.col("source_content_hash").alias("content_hash")).distinct()
     pending = instances.join(done, ["sop_instance_uid", "content_hash"], "left_anti")
-    if spark.catalog.tableExists(QUARANTINE_TABLE):
-        failed = (spark.table(QUARANTINE_TABLE).where(F.col("reason").isin(*_TRANSCODE_FAILURES))
+    if spark.catalog.tableExists(DICOM_QUARANTINE):
+        failed = (spark.table(DICOM_QUARANTINE).where(F.col("reason").isin(*_TRANSCODE_FAILURES))
                   .select("source_uri", F.col("content_hash")).distinct())
         pending = pending.join(failed, ["source_uri", "content_hash"], "left_anti")
     if image_sets is not None:
@@ -631,9 +472,9 @@ def _new_quarantine_rows(spark: "SparkSession", rows: "DataFrame") -> "DataFrame
     from pyspark.sql import functions as F
 
     ordered = rows.select(*quarantine_schema().fieldNames())
-    if not spark.catalog.tableExists(QUARANTINE_TABLE):
+    if not spark.catalog.tableExists(DICOM_QUARANTINE):
         return ordered
-    existing = spark.table(QUARANTINE_TABLE)
+    existing = spark.table(DICOM_QUARANTINE)
     same = [ordered[name].eqNullSafe(existing[name]) for name in
             ("source_uri", "position", "position_kind", "reason", "detail", "content_hash")]
     condition = same[0]
@@ -686,10 +527,10 @@ def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
                    "raw_bytes": 0, "stored_bytes": 0}
         if short:
             with run.stage("short pixel data"):
-                result = write_quarantine(spark, QUARANTINE_TABLE,
+                result = write_quarantine(spark, DICOM_QUARANTINE,
                                           _new_quarantine_rows(spark, _short_pixel_rows(spark, short, run.run_id)),
                                           config.tables)
-                run.summary.table_versions[QUARANTINE_TABLE] = result.version or 0
+                run.summary.table_versions[DICOM_QUARANTINE] = result.version or 0
                 run.summary.add(quarantined=len(short))
         if units:
             with run.stage("transcode"):
@@ -702,9 +543,9 @@ def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
                     "source_uri", "position", "position_kind", "reason", "detail",
                     F.lit(None).cast("string").alias("raw_text"), F.col("source_content_hash").alias("content_hash"),
                     F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"))
-                quarantined = write_quarantine(spark, QUARANTINE_TABLE, _new_quarantine_rows(spark, quarantine),
+                quarantined = write_quarantine(spark, DICOM_QUARANTINE, _new_quarantine_rows(spark, quarantine),
                                                config.tables)
-                run.summary.table_versions[QUARANTINE_TABLE] = quarantined.version or 0
+                run.summary.table_versions[DICOM_QUARANTINE] = quarantined.version or 0
                 overall = _stage_lines(run, results)
                 results.unpersist()
                 logged.update(frames_inserted=written.inserted, frames_updated=written.updated,

@@ -1,4 +1,4 @@
-"""Pixel data of one DICOM instance: what to do with it and how to get one frame at a time.
+"""A source instance's pixel data: what to do with it (the policy) and how to decode one frame at a time.
 
 The transcoding policy follows AWS HealthImaging: lossless sources become lossless HTJ2K, sources
 whose transfer syntax allows lossy compression keep their original encoding (re-encoding them
@@ -60,9 +60,9 @@ __all__ = [
     "read_pixel_attributes",
     "decide_policy",
     "open_pixel_source",
-    "iter_frames",
-    "read_frame",
-    "read_encoded_frame",
+    "iter_source_frames",
+    "decode_source_frame",
+    "encoded_source_frame",
     "conform_frame",
     "decoded_photometric_interpretation",
 ]
@@ -363,7 +363,7 @@ def conform_frame(frame: np.ndarray, bits_stored: int, signed: bool) -> np.ndarr
     return native
 
 
-def iter_frames(source: PixelSource, indices: Iterable[int]) -> Iterator[np.ndarray]:
+def iter_source_frames(source: PixelSource, indices: Iterable[int]) -> Iterator[np.ndarray]:
     """Yield the decoded frames at ``indices`` (0-based), each conformed to *Bits Stored*.
 
     Only one frame is held at a time. YCbCr data stays YCbCr (``raw=True``); subsampled native
@@ -395,7 +395,7 @@ def iter_frames(source: PixelSource, indices: Iterable[int]) -> Iterator[np.ndar
     >>> from pydicom.data import get_testdata_file
     >>> with open(get_testdata_file("SC_rgb_rle_2frame.dcm", download=False), "rb") as f:
     ...     source = open_pixel_source(f.read())
-    >>> [frame.shape for frame in iter_frames(source, [1])]
+    >>> [frame.shape for frame in iter_source_frames(source, [1])]
     [(100, 100, 3)]
     """
     wanted = list(indices)
@@ -408,12 +408,12 @@ def iter_frames(source: PixelSource, indices: Iterable[int]) -> Iterator[np.ndar
         yield conform_frame(frame, attrs.bits_stored, attrs.signed)
 
 
-def read_frame(source: PixelSource, index: int) -> np.ndarray:
-    """Return the decoded frame at ``index`` (0-based); see :func:`iter_frames`."""
-    return next(iter_frames(source, [index]))
+def decode_source_frame(source: PixelSource, index: int) -> np.ndarray:
+    """Return the decoded frame at ``index`` (0-based); see :func:`iter_source_frames`."""
+    return next(iter_source_frames(source, [index]))
 
 
-def read_encoded_frame(source: PixelSource, index: int) -> bytes:
+def encoded_source_frame(source: PixelSource, index: int) -> bytes:
     """Return frame ``index`` (0-based) of encapsulated pixel data exactly as stored.
 
     Parameters
@@ -446,7 +446,7 @@ def read_encoded_frame(source: PixelSource, index: int) -> bytes:
 
 
 def decoded_photometric_interpretation(attributes: PixelAttributes) -> str:
-    """Return the Photometric Interpretation of frames as :func:`iter_frames` yields them.
+    """Return the Photometric Interpretation of frames as :func:`iter_source_frames` yields them.
 
     Examples
     --------
