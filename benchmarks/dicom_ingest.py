@@ -30,7 +30,7 @@ from medlake.config import load_config
 from medlake.metastore import stop_server
 from medlake.dicom.header import HeaderOptions, read_instance
 from medlake.dicom.ingest_job import READ_SETTINGS, read_dicom_files, run_dicom_ingest
-from medlake.listing import list_files, listing_frame
+from medlake.listing import list_files
 from medlake.spark_session import build_session
 from medlake.synthetic.__main__ import main as generate
 
@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             for key, value in READ_SETTINGS.items():  # as run_dicom_ingest sets them while parsing
                 spark.conf.set(key, value)
-            parsed = read_dicom_files(spark, listing_frame(spark, list_files(spark, [str(root / "data" / "dicom")])), options).count()
+            listed = [(f.uri, f.size) for f in list_files(spark, [str(root / "data" / "dicom")])]
+            parsed = read_dicom_files(spark, listed, options).count()
             parse = time.perf_counter() - started
             started = time.perf_counter()
             summary = run_dicom_ingest(spark, config, [str(root / "data" / "dicom")])
