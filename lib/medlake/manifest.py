@@ -69,24 +69,17 @@ def files_schema() -> "StructType":
 def read_contents(spark: "SparkSession", files: Sequence[tuple[Any, ...]]) -> "DataFrame":
     """Return ``uri, content`` of ``files`` (``(uri, size, ...)`` rows, as listed), read on the JVM.
 
-    Files of 0 bytes, which Spark's binary reader leaves out, get empty content. Spark looks every
-    given path up again when it plans the read; for local files it does so on the driver (a
-    ``stat`` each) rather than in a Spark job of its own, which costs seconds per thousand files.
+    Files of 0 bytes, which Spark's binary reader leaves out, get empty content.
     """
     from pyspark.sql import functions as F
 
-    from medlake.listing import reader_path
-    from medlake.spark_session import session_conf
+    from medlake.listing import read_binary
 
     uris = [row[0] for row in files if row[1] > 0]
     empty = spark.createDataFrame([(row[0], b"") for row in files if row[1] == 0], "uri string, content binary")
     if not uris:
         return empty
-    local = all(uri.startswith("file:") for uri in uris)
-    lookup = {"spark.sql.sources.parallelPartitionDiscovery.threshold": str(len(uris) + 1)} if local else {}
-    with session_conf(spark, lookup):
-        read = spark.read.format("binaryFile").load([reader_path(uri) for uri in uris])
-    return read.select(F.col("path").alias("uri"), "content").unionByName(empty)
+    return read_binary(spark, uris).select(F.col("path").alias("uri"), "content").unionByName(empty)
 
 
 #: The detail of a ``skipped`` file.

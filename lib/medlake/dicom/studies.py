@@ -43,14 +43,16 @@ def _update_hierarchy(spark: "SparkSession", config: MedlakeConfig, run: Run, to
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    instances = spark.table(DICOM_INSTANCE).join(F.broadcast(touched), "study_instance_uid")
-    series = merge_dicom_rows(spark, DICOM_SERIES, aggregate_series(instances), series_schema(), "series_instance_uid",
-                    run.run_id)
-    studies = merge_dicom_rows(spark, DICOM_STUDY, aggregate_studies(instances), study_schema(), "study_instance_uid",
-                     run.run_id)
+    # Read once for the three tables: the touched studies' instances.
+    instances = spark.table(DICOM_INSTANCE).join(F.broadcast(touched), "study_instance_uid").persist()
+    series = merge_dicom_rows(spark, DICOM_SERIES, aggregate_series(instances), series_schema(),
+                              "series_instance_uid", run.run_id)
+    studies = merge_dicom_rows(spark, DICOM_STUDY, aggregate_studies(instances), study_schema(),
+                               "study_instance_uid", run.run_id)
     frames = spark.table(FRAME_TABLE) if spark.catalog.tableExists(FRAME_TABLE) else None
     image_sets = build_image_set_rows(instances, config.dicom.datastore_id, frames).persist()
-    image_set_result = merge_dicom_rows(spark, DICOM_IMAGE_SET, image_sets, image_set_schema(), "image_set_id", run.run_id)
+    image_set_result = merge_dicom_rows(spark, DICOM_IMAGE_SET, image_sets, image_set_schema(), "image_set_id",
+                                        run.run_id)
     stale = (spark.table(DICOM_IMAGE_SET).join(F.broadcast(touched), "study_instance_uid")
              .join(image_sets.select("image_set_id"), "image_set_id", "left_anti").select("image_set_id"))
     stale_ids = [row.image_set_id for row in stale.collect()]
@@ -62,6 +64,7 @@ def _update_hierarchy(spark: "SparkSession", config: MedlakeConfig, run: Run, to
         run.summary.table_versions[DICOM_IMAGE_SET] = table_version(spark, DICOM_IMAGE_SET)
     image_set_count = image_sets.count()
     image_sets.unpersist()
+    instances.unpersist()
     logged.update(series_changed=series.changed, studies_changed=studies.changed,
                   image_sets_changed=image_set_result.changed, image_sets_deleted=len(stale_ids))
     return image_set_count

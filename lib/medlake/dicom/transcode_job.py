@@ -7,15 +7,19 @@ sample x frames): each instance not yet in ``dicom.frame`` (by SOP Instance UID 
 SHA-256) is cut into *work units*, groups of consecutive frames holding at most
 ``dicom.max_task_pixel_bytes`` of decoded pixels (at least one frame), so a 1 000-frame instance
 spreads over many tasks. Units are packed into tasks by decoded pixel bytes (longest first onto the
-least loaded task) and each unit is sent to exactly its task's partition. The source bytes are read
-on the JVM (``binaryFile``), joined to the units, and a ``mapInPandas`` adapter calls
-:func:`process_work_unit` per unit: it checks the bytes' SHA-256 against the hash recorded at
-ingest (a changed or missing source is quarantined as ``source_changed``, never transcoded), then
-:func:`medlake.dicom.frames.htj2k.transcode_frames` decodes, encodes and verifies one frame at a time.
-Arrow batches are bounded by ``spark.sql.execution.arrow.maxBytesPerBatch``.
+least loaded task) and each unit is sent to exactly its task's partition.
 
-Each work unit carries its whole source file (``binaryFile`` cannot read a byte range), so a task
-holds the encoded file plus one decoded frame at a time, plus the unit's output.
+Each byte of a source is read once: a file is read on the JVM (``binaryFile``) by one task, which
+hashes it (SHA-256, against the hash recorded at ingest) and cuts from it, per work unit, only
+what the unit needs: the data set before Pixel Data and the bytes of the unit's frames (offsets
+from ``dicom.instance``; see :meth:`~medlake.dicom.frames.work_units.WorkUnit.source_slice`). Only
+these slices cross the shuffle to the units' tasks, so a 1 000-frame file is not shipped to 8 tasks
+whole. Deflated data sets, bit-packed or subsampled native pixel data and encapsulated frames
+whose fragments cannot be told apart travel whole. A ``mapInPandas`` adapter calls
+:func:`process_work_unit` per unit: a changed or missing source is quarantined as
+``source_changed``, never transcoded; otherwise
+:func:`medlake.dicom.frames.transcode.transcode_frames` decodes, encodes and verifies one frame at a
+time. Arrow batches are bounded by ``spark.sql.execution.arrow.maxBytesPerBatch``.
 
 Results
 -------
@@ -52,7 +56,7 @@ from medlake.dicom.frames.transcode import FrameStatus, transcode_frames
 from medlake.dicom.studies import update_studies
 from medlake.dicom.tables import DICOM_IMAGE_SET, DICOM_INSTANCE, DICOM_QUARANTINE
 from medlake.dicom.frames.work_units import PendingInstance, WorkUnit, assign_tasks, plan_work_units, task_count
-from medlake.dicom.frames.source import PixelAction
+from medlake.dicom.frames.source import PixelAction, SourceSlice
 from medlake.dicom.writer import OffsetTable, save_htj2k_dicom, write_htj2k_dicom
 from medlake.quarantine import (
     PositionKind, QuarantineReason, file_quarantine_rows, quarantine_schema, write_quarantine,
@@ -86,6 +90,11 @@ _ACTIONS = {FrameStatus.TRANSCODED: FrameAction.TRANSCODED, FrameStatus.KEPT: Fr
 #: Most series named in the stage lines of one run; the rest are only counted.
 _MAX_SERIES_LINES = 50
 _KIND_FRAME, _KIND_QUARANTINE = "frame", "quarantine"
+#: A work unit as :meth:`WorkUnit.as_row` gives it, and the partition key of its task.
+_PLAN_DDL = ("sop_instance_uid string, study_instance_uid string, series_instance_uid string, source_uri string, "
+             "content_hash string, image_set_id string, frame_start int, frame_end int, pixel_bytes bigint, "
+             "header_length bigint, element_header int, slice_start bigint, slice_end bigint, fragments array<array<bigint>>, "
+             "task_key bigint")
 
 
 def _quarantine_row(unit: Mapping[str, Any], reason: str, position: int, kind: PositionKind,
@@ -96,7 +105,16 @@ def _quarantine_row(unit: Mapping[str, Any], reason: str, position: int, kind: P
             "position_kind": str(kind), "detail": detail}
 
 
-def process_work_unit(unit: Mapping[str, Any], content: bytes | None, run_id: str,
+def _byte_range(unit: Mapping[str, Any]) -> SourceSlice | None:
+    """Return the unit's :class:`SourceSlice`, or None when it holds the whole file."""
+    if unit.get("header_length") is None or pd.isna(unit["header_length"]):
+        return None
+    fragments = tuple((int(f[0]), int(f[1]), int(f[2])) for f in (unit.get("fragments") or ()))
+    return SourceSlice(int(unit["header_length"]), int(unit["element_header"]), int(unit["slice_start"]),
+                       int(unit["slice_end"]), fragments)
+
+
+def process_work_unit(unit: Mapping[str, Any], content: bytes | None, source_sha256: str | None, run_id: str,
                       encoded_by: str) -> list[dict[str, Any]]:
     """Transcode one work unit from its source bytes; return ``dicom.frame`` and quarantine rows.
 
@@ -105,7 +123,10 @@ def process_work_unit(unit: Mapping[str, Any], content: bytes | None, run_id: st
     unit
         A :meth:`WorkUnit.as_row` row.
     content
-        The source file's bytes as read now, or ``None`` if the file is missing.
+        The unit's bytes of its source as read now: the whole file, or (``header_length`` set) the
+        :class:`~medlake.dicom.frames.source.SourceSlice` the row names; ``None`` if the file is missing.
+    source_sha256
+        The SHA-256 of the whole source file as read now (hashed once per file, by the task that read it).
     run_id
         The run's id, stored with each frame.
     encoded_by
@@ -121,12 +142,12 @@ def process_work_unit(unit: Mapping[str, Any], content: bytes | None, run_id: st
     if content is None:
         return [_quarantine_row(unit, QuarantineReason.SOURCE_CHANGED, 0, PositionKind.FILE,
                                 "Unable to transcode the instance as its source file is missing")]
-    if hashlib.sha256(content).hexdigest() != unit["content_hash"]:
+    if source_sha256 != unit["content_hash"]:
         return [_quarantine_row(unit, QuarantineReason.SOURCE_CHANGED, 0, PositionKind.FILE,
                                 "Unable to transcode the instance as its source file's SHA-256 differs "
                                 "from the one recorded at ingest; ingest it again")]
-    indices = range(unit["frame_start"], unit["frame_end"])
-    result = transcode_frames(content, indices)
+    indices = range(int(unit["frame_start"]), int(unit["frame_end"]))
+    result = transcode_frames(content, indices, _byte_range(unit))
     if result.failure is not None or result.attributes is None or result.decision is None:
         return [_quarantine_row(unit, result.failure or QuarantineReason.PIXEL_DECODE_FAILED, 0,
                                 PositionKind.FILE, result.detail)]
@@ -216,9 +237,9 @@ def _transcode_batches(batches: Iterator[pd.DataFrame], run_id: str, ddl: str) -
     encoded_by = f"{socket.gethostname()}:{os.getpid()}"
     for batch in batches:
         for unit in batch.to_dict("records"):
-            content = unit.pop("content")
-            yield _to_pandas(process_work_unit(unit, None if content is None else bytes(content), run_id,
-                                               encoded_by), ddl)
+            content, source_sha256 = unit.pop("content"), unit.pop("source_sha256")
+            yield _to_pandas(process_work_unit(unit, None if content is None else bytes(content), source_sha256,
+                                               run_id, encoded_by), ddl)
 
 
 def _write_file_batches(batches: Iterator[pd.DataFrame], output_dir: str) -> Iterator[pd.DataFrame]:
@@ -257,17 +278,14 @@ def _existing_files(spark: "SparkSession", uris: Sequence[str]) -> list[str]:
 
 
 def _read_sources(spark: "SparkSession", uris: Sequence[str]) -> "DataFrame":
-    """Return ``uri_key``, ``content`` of the files among ``uris`` that exist (read on the JVM)."""
+    """Return ``uri_key``, ``content``, ``source_sha256`` of files that exist (read on the JVM, hashed once each)."""
     from pyspark.sql import functions as F
 
-    existing = _existing_files(spark, sorted(set(uris)))
-    if not existing:
-        return spark.createDataFrame([], "uri_key string, content binary")
-    from medlake.listing import reader_path
+    from medlake.listing import read_binary
 
-    return (spark.read.format("binaryFile").option("ignoreMissingFiles", "true")
-            .load([reader_path(uri) for uri in existing])
-            .select(_uri_key(F.col("path")).alias("uri_key"), "content"))
+    return (read_binary(spark, sorted(set(uris)), ignore_missing=True)
+            .select(_uri_key(F.col("path")).alias("uri_key"), "content",
+                    F.sha2("content", 256).alias("source_sha256")))
 
 
 def _task_keys(spark: "SparkSession", tasks: int) -> dict[int, int]:
@@ -325,7 +343,10 @@ def _pending_instances(spark: "SparkSession", image_sets: "DataFrame | None") ->
         .where("has_pixel_data AND sop_instance_uid IS NOT NULL AND content_sha256 IS NOT NULL")
         .select("sop_instance_uid", "study_instance_uid", "series_instance_uid", "source_uri",
                 F.col("content_sha256").alias("content_hash"), "number_of_frames", "rows", "columns",
-                "samples_per_pixel", "bits_allocated", "pixel_data_length", "pixel_data_encapsulated")
+                "samples_per_pixel", "bits_allocated", "pixel_data_length", "pixel_data_encapsulated",
+                "transfer_syntax_uid", "photometric_interpretation", "pixel_data_offset",
+                "pixel_data_in_inflated_stream", "pixel_data_fragment_offsets", "pixel_data_fragment_lengths",
+                "pixel_data_basic_offsets")
     )
     done = spark.table(FRAME_TABLE).select(
         "sop_instance_uid", F.col("source_content_hash").alias("content_hash")).distinct()
@@ -350,17 +371,23 @@ def _transcode(spark: "SparkSession", config: MedlakeConfig, units: Sequence[Wor
     tasks = task_count(units, config.dicom.max_task_pixel_bytes, spark.sparkContext.defaultParallelism)
     keys = _task_keys(spark, tasks)
     plan_rows = [{**unit.as_row(), "task_key": keys[task]} for unit, task in zip(units, assign_tasks(units, tasks))]
-    plan_ddl = ("sop_instance_uid string, study_instance_uid string, series_instance_uid string, "
-                "source_uri string, content_hash string, image_set_id string, number_of_frames int, rows int, "
-                "columns int, samples_per_pixel int, bits_allocated int, frame_start int, frame_end int, "
-                "pixel_bytes bigint, task_key bigint")
-    names = [column.split(" ", 1)[0] for column in plan_ddl.split(", ")]
-    plan = (spark.createDataFrame([tuple(row[name] for name in names) for row in plan_rows], plan_ddl)
-            .withColumn("uri_key", _uri_key(F.col("source_uri"))))
-    sources = _read_sources(spark, [unit.instance.source_uri for unit in units])
+    names = [column.split(" ", 1)[0] for column in _PLAN_DDL.split(", ")]
+    existing = set(_existing_files(spark, sorted({unit.instance.source_uri for unit in units})))
+    plan = spark.createDataFrame([tuple(row[name] for name in names) for row in plan_rows if row["source_uri"] in existing],
+                                 _PLAN_DDL)
+    missing = spark.createDataFrame([tuple(row[name] for name in names) for row in plan_rows
+                                     if row["source_uri"] not in existing], _PLAN_DDL)
+    # Each file is read and hashed once, on the task that reads it; only each unit's slice of it
+    # (the data set before Pixel Data and the unit's frames) is shuffled to the unit's task.
+    sliced = F.when(F.col("header_length").isNull(), F.col("content")).otherwise(F.concat(
+        F.expr("substring(content, 1, CAST(header_length AS INT))"),
+        F.expr("substring(content, CAST(slice_start AS INT) + 1, CAST(slice_end - slice_start AS INT))")))
+    sources = _read_sources(spark, sorted(existing)) if existing else None
+    found = (sources.join(F.broadcast(plan.withColumn("uri_key", _uri_key(F.col("source_uri")))), "uri_key")
+             .select(*names, sliced.alias("content"), "source_sha256") if sources is not None else None)
+    absent = missing.withColumns({"content": F.lit(None).cast("binary"), "source_sha256": F.lit(None).cast("string")})
+    work = (absent if found is None else found.unionByName(absent)).repartition(tasks, "task_key").drop("task_key")
     ddl = _result_ddl()
-    work = (plan.join(sources, ["uri_key"], "left").drop("uri_key")
-            .repartition(tasks, "task_key").drop("task_key"))
     results = work.mapInPandas(partial(_transcode_batches, run_id=run_id, ddl=ddl), ddl)
     bound = str(max(1 << 20, min(config.dicom.max_task_pixel_bytes, (1 << 31) - 1)))
     with session_conf(spark, {"spark.sql.execution.arrow.maxBytesPerBatch": bound}):
@@ -431,6 +458,9 @@ def _write_output_files(spark: "SparkSession", output_dir: str, fresh: set[str])
                                         row.sop_instance_uid)]
     if not candidates:
         return {"files_written": 0, "files_not_written": 0}
+    existing = _existing_files(spark, sorted({row.source_uri for row in candidates}))
+    if not existing:
+        return {"files_written": 0, "files_not_written": len(candidates)}
     wanted = spark.createDataFrame([(row.sop_instance_uid,) for row in candidates], "sop_instance_uid string")
     work = (
         stored.join(wanted, ["sop_instance_uid"])
@@ -438,7 +468,7 @@ def _write_output_files(spark: "SparkSession", output_dir: str, fresh: set[str])
         .agg(F.collect_list(F.struct("frame_number", "data", "transfer_syntax_uid",
                                      "photometric_interpretation")).alias("frames"))
         .withColumn("uri_key", _uri_key(F.col("source_uri")))
-        .join(_read_sources(spark, [row.source_uri for row in candidates]), ["uri_key"])
+        .join(_read_sources(spark, existing), ["uri_key"])
         .repartition(min(len(candidates), spark.sparkContext.defaultParallelism))
     )
     outcomes = work.mapInPandas(partial(_write_file_batches, output_dir=output_dir),

@@ -22,7 +22,7 @@ from io import BytesIO
 import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.encaps import get_frame
+from pydicom.encaps import encapsulate, get_frame
 from pydicom.pixels import iter_pixels
 from pydicom.uid import (
     HTJ2K,
@@ -59,6 +59,8 @@ __all__ = [
     "LOSSY_SOURCES",
     "read_pixel_attributes",
     "decide_policy",
+    "SourceSlice",
+    "open_pixel_slice",
     "open_pixel_source",
     "iter_source_frames",
     "decode_source_frame",
@@ -121,6 +123,7 @@ _PIXEL_KEYWORDS = ("PixelData", *_FLOAT_KEYWORDS)
 #: Photometric Interpretations whose samples pydicom returns as RGB once decoded (the JPEG 2000
 #: decoder undoes the colour transform itself).
 _DECODED_AS_RGB = frozenset({"YBR_RCT", "YBR_ICT"})
+_EXPLICIT_ELEMENT_HEADER = 12
 
 
 class PixelSourceError(ValueError):
@@ -312,6 +315,86 @@ def open_pixel_source(data: bytes) -> PixelSource:
             QuarantineReason.MISSING_TRANSFER_SYNTAX,
             "Unable to decode the pixel data as the file meta has no (0002,0010) 'Transfer Syntax UID' element",
         )
+    return PixelSource(ds, UID(transfer_syntax), read_pixel_attributes(ds))
+
+
+@dataclass(frozen=True)
+class SourceSlice:
+    """The bytes of a source file that some of its frames need: the data set up to Pixel Data's value, and the frames' bytes.
+
+    ``header_length`` bytes from the file's start end with the Pixel Data element's own header of
+    ``element_header`` bytes (8 in Implicit VR, 12 in Explicit VR). ``start`` and ``end`` delimit
+    the frames' bytes in the file. ``fragments`` (encapsulated pixel data) holds ``(frame, offset,
+    length)`` per fragment: the frame counted from the first one sliced, the offset from ``start``;
+    empty for native pixel data.
+    """
+
+    header_length: int
+    element_header: int
+    start: int
+    end: int
+    fragments: tuple[tuple[int, int, int], ...] = ()
+
+
+def open_pixel_slice(data: bytes, byte_range: SourceSlice, frames: int) -> PixelSource:
+    """Parse a :class:`SourceSlice`'s bytes (header, then frames) into a source of just those frames.
+
+    The data set before Pixel Data is parsed as in :func:`open_pixel_source`; the frames' bytes
+    become its pixel data (encapsulated again, with a Basic Offset Table, when they were), so frame
+    ``i`` of the result is the ``i``-th frame sliced.
+
+    Parameters
+    ----------
+    data
+        ``byte_range.header_length`` bytes of the file's start, then its bytes ``start`` to ``end``.
+    byte_range
+        Where the bytes came from.
+    frames
+        How many frames the sliced bytes hold.
+
+    Raises
+    ------
+    PixelSourceError
+        As :func:`open_pixel_source`, and if ``data`` is shorter than the slice (reason ``source_changed``).
+
+    Examples
+    --------
+    >>> from pydicom.data import get_testdata_file
+    >>> with open(get_testdata_file("CT_small.dcm", download=False), "rb") as f:
+    ...     whole = f.read()
+    >>> offset = len(whole) - 128 * 128 * 2  # its Pixel Data is the last element
+    >>> part = SourceSlice(offset, 12, offset, offset + 128 * 128 * 2)
+    >>> source = open_pixel_slice(whole[:offset] + whole[part.start:part.end], part, 1)
+    >>> source.attributes.frame_shape, source.dataset["PixelData"].VR
+    ((128, 128), 'OW')
+    """
+    header, pixels = data[:byte_range.header_length], data[byte_range.header_length:]
+    if len(pixels) != byte_range.end - byte_range.start:
+        raise PixelSourceError(QuarantineReason.SOURCE_CHANGED,
+                               "Unable to decode the pixel data as the source file is shorter than at ingest")
+    element = header[-byte_range.element_header:]
+    # The element's own VR where the encoding states it (Explicit VR: after the tag), else OW.
+    vr = element[4:6].decode("ascii", "replace") if byte_range.element_header == _EXPLICIT_ELEMENT_HEADER else "OW"
+    ds = dcmread(BytesIO(header[:-byte_range.element_header]))
+    transfer_syntax = ds.file_meta.get("TransferSyntaxUID")
+    if not transfer_syntax:
+        raise PixelSourceError(
+            QuarantineReason.MISSING_TRANSFER_SYNTAX,
+            "Unable to decode the pixel data as the file meta has no (0002,0010) 'Transfer Syntax UID' element",
+        )
+    if byte_range.fragments:
+        frame_bytes = [b"".join(pixels[offset:offset + length] for frame, offset, length in byte_range.fragments
+                                if frame == index) for index in range(frames)]
+        ds.add_new(0x7FE00010, vr, encapsulate(frame_bytes, has_bot=True))
+        ds["PixelData"].is_undefined_length = True
+        for keyword in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
+            if keyword in ds:
+                del ds[keyword]
+    else:
+        ds.add_new(0x7FE00010, vr, pixels)
+    read_pixel_attributes(ds)  # the file's own values are checked before Number of Frames is set to the slice's
+    if frames != 1 or "NumberOfFrames" in ds:
+        ds.NumberOfFrames = frames
     return PixelSource(ds, UID(transfer_syntax), read_pixel_attributes(ds))
 
 

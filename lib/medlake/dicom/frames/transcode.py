@@ -29,10 +29,12 @@ from medlake.dicom.frames.source import (
     PixelSource,
     PixelSourceError,
     PolicyDecision,
+    SourceSlice,
     decide_policy,
     decode_source_frame,
     decoded_photometric_interpretation,
     encoded_source_frame,
+    open_pixel_slice,
     open_pixel_source,
 )
 from medlake.quarantine import QuarantineReason
@@ -96,12 +98,13 @@ class InstanceResult:
     warnings: tuple[str, ...] = ()
 
 
-def _transcode_frame(source: PixelSource, index: int, reason: str) -> FrameResult:
+def _transcode_frame(source: PixelSource, position: int, index: int, reason: str) -> FrameResult:
+    """Transcode the frame at ``position`` of ``source``, frame ``index`` of the instance."""
     attrs = source.attributes
     decoded_pi = decoded_photometric_interpretation(attrs)
     colour_transform = attrs.samples_per_pixel == 3 and decoded_pi == "RGB"
     try:
-        frame = decode_source_frame(source, index)
+        frame = decode_source_frame(source, position)
     except Exception as exc:  # any decoder failure is a result for this frame, not a crash
         return FrameResult(index, FrameStatus.FAILED, QuarantineReason.PIXEL_DECODE_FAILED,
                            detail=f"Unable to decode frame {index} as {type(exc).__name__} was raised")
@@ -123,10 +126,11 @@ def _transcode_frame(source: PixelSource, index: int, reason: str) -> FrameResul
     )
 
 
-def _keep_frame(source: PixelSource, index: int, reason: str) -> FrameResult:
+def _keep_frame(source: PixelSource, position: int, index: int, reason: str) -> FrameResult:
+    """Keep the frame at ``position`` of ``source`` as encoded, frame ``index`` of the instance."""
     try:
-        encoded = encoded_source_frame(source, index)
-        frame = decode_source_frame(source, index)
+        encoded = encoded_source_frame(source, position)
+        frame = decode_source_frame(source, position)
     except Exception as exc:  # any decoder failure is a result for this frame, not a crash
         return FrameResult(index, FrameStatus.FAILED, QuarantineReason.PIXEL_DECODE_FAILED,
                            detail=f"Unable to decode frame {index} as {type(exc).__name__} was raised")
@@ -137,7 +141,8 @@ def _keep_frame(source: PixelSource, index: int, reason: str) -> FrameResult:
     )
 
 
-def transcode_frames(data: bytes, indices: Iterable[int] | None = None) -> InstanceResult:
+def transcode_frames(data: bytes, indices: Iterable[int] | None = None,
+                     byte_range: SourceSlice | None = None) -> InstanceResult:
     """Apply the pixel policy to frames of one instance, read again from its bytes.
 
     This is the unit of work of the Spark job: a ``mapInPandas`` adapter passes one instance's
@@ -152,6 +157,9 @@ def transcode_frames(data: bytes, indices: Iterable[int] | None = None) -> Insta
         The DICOM Part 10 file's bytes.
     indices
         0-based frame indices; all frames when ``None``.
+    byte_range
+        Given when ``data`` holds only part of the file (see
+        :func:`~medlake.dicom.frames.source.open_pixel_slice`): the frames ``indices``, consecutive.
 
     Returns
     -------
@@ -169,7 +177,7 @@ def transcode_frames(data: bytes, indices: Iterable[int] | None = None) -> Insta
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = _transcode_frames(data, indices)
+        result = _transcode_frames(data, indices, byte_range)
     messages = tuple(str(w.message) for w in caught)
     LOGGER.debug("Processed %d frames (%d warnings)", len(result.frames), len(messages))
     return InstanceResult(
@@ -178,9 +186,13 @@ def transcode_frames(data: bytes, indices: Iterable[int] | None = None) -> Insta
     )
 
 
-def _transcode_frames(data: bytes, indices: Iterable[int] | None) -> InstanceResult:
+def _transcode_frames(data: bytes, indices: Iterable[int] | None, byte_range: SourceSlice | None) -> InstanceResult:
+    wanted_indices = None if indices is None else list(indices)
     try:
-        source = open_pixel_source(data)
+        if byte_range is None or wanted_indices is None:
+            source = open_pixel_source(data)
+        else:
+            source = open_pixel_slice(data, byte_range, len(wanted_indices))
     except PixelSourceError as exc:
         return InstanceResult(None, None, None, failure=exc.reason, detail=str(exc))
     except InvalidDicomError:
@@ -188,11 +200,13 @@ def _transcode_frames(data: bytes, indices: Iterable[int] | None) -> InstanceRes
                               detail="Unable to read the file as it is not DICOM Part 10")
     attrs = source.attributes
     decision = decide_policy(source.transfer_syntax, attrs)
-    wanted = range(attrs.number_of_frames) if indices is None else list(indices)
+    wanted = list(range(attrs.number_of_frames)) if wanted_indices is None else wanted_indices
+    # Where the source holds only the sliced frames, the frame at position p is frame wanted[p].
+    positions = range(len(wanted)) if byte_range is not None else wanted
     if decision.action is PixelAction.PASS_THROUGH:
         frames: tuple[FrameResult, ...] = ()
     elif decision.action is PixelAction.KEEP_ORIGINAL:
-        frames = tuple(_keep_frame(source, i, decision.reason) for i in wanted)
+        frames = tuple(_keep_frame(source, p, i, decision.reason) for p, i in zip(positions, wanted))
     else:
-        frames = tuple(_transcode_frame(source, i, decision.reason) for i in wanted)
+        frames = tuple(_transcode_frame(source, p, i, decision.reason) for p, i in zip(positions, wanted))
     return InstanceResult(source.transfer_syntax, attrs, decision, frames)

@@ -7,13 +7,22 @@ sample x frames), so a 1 000-frame instance spreads over many tasks and no task 
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian, UncompressedTransferSyntaxes
+
+from medlake.dicom.frames.source import SourceSlice
+
 __all__ = ["PendingInstance", "WorkUnit", "assign_tasks", "plan_work_units", "task_count"]
+
+_ITEM_HEADER = 8
+#: Bytes of the Pixel Data element's header before its value: tag, length (implicit VR) and VR (explicit).
+_IMPLICIT_ELEMENT_HEADER, _EXPLICIT_ELEMENT_HEADER = 8, 12
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,13 @@ class PendingInstance:
     bits_allocated: int | None = None
     pixel_data_length: int | None = None
     pixel_data_encapsulated: bool | None = None
+    transfer_syntax_uid: str | None = None
+    photometric_interpretation: str | None = None
+    pixel_data_offset: int | None = None
+    pixel_data_in_inflated_stream: bool | None = None
+    pixel_data_fragment_offsets: list[int] | None = field(default=None, repr=False)
+    pixel_data_fragment_lengths: list[int] | None = field(default=None, repr=False)
+    pixel_data_basic_offsets: list[int] | None = field(default=None, repr=False)
 
     @property
     def frames(self) -> int:
@@ -65,6 +81,44 @@ class PendingInstance:
         bits = self.frames * (self.rows or 0) * (self.columns or 0) * samples * (self.bits_allocated or 0)
         return max(0, -(-bits // 8) - self.pixel_data_length)
 
+    def element_header(self) -> int | None:
+        """Return the size of the Pixel Data element's header in the file, or None where offsets do not count in it."""
+        if self.pixel_data_offset is None or self.pixel_data_in_inflated_stream or self.transfer_syntax_uid is None:
+            return None
+        element = (_IMPLICIT_ELEMENT_HEADER if self.transfer_syntax_uid == ImplicitVRLittleEndian
+                   else _EXPLICIT_ELEMENT_HEADER)
+        return element if self.pixel_data_offset > element else None
+
+    def frame_fragments(self) -> list[list[int]] | None:
+        """Return the fragment indices of each frame of encapsulated pixel data, or None where ambiguous.
+
+        One frame takes every fragment; otherwise the Basic Offset Table decides, or one fragment
+        per frame when there are as many fragments as frames.
+
+        Examples
+        --------
+        >>> inst = PendingInstance("1", "1", "1", "f", "h", number_of_frames=2, pixel_data_encapsulated=True,
+        ...                        pixel_data_fragment_offsets=[108, 208, 308], pixel_data_fragment_lengths=[92, 92, 92],
+        ...                        pixel_data_basic_offsets=[0, 200])
+        >>> inst.frame_fragments()
+        [[0, 1], [2]]
+        """
+        offsets = self.pixel_data_fragment_offsets or []
+        if not offsets:
+            return None
+        if self.frames == 1:
+            return [list(range(len(offsets)))]
+        basic = self.pixel_data_basic_offsets or []
+        if len(basic) == self.frames and basic[0] == 0 and all(a < b for a, b in zip(basic, basic[1:])):
+            first_item = offsets[0] - _ITEM_HEADER
+            grouped: list[list[int]] = [[] for _ in basic]
+            for index, offset in enumerate(offsets):
+                grouped[bisect.bisect_right(basic, offset - _ITEM_HEADER - first_item) - 1].append(index)
+            return grouped if all(grouped) else None
+        if len(offsets) == self.frames:
+            return [[index] for index in range(len(offsets))]
+        return None
+
 
 @dataclass(frozen=True)
 class WorkUnit:
@@ -79,10 +133,69 @@ class WorkUnit:
         """Return the decoded pixel bytes of the unit's frames."""
         return (self.frame_end - self.frame_start) * self.instance.frame_pixel_bytes
 
+    def source_slice(self) -> SourceSlice | None:
+        """Return the byte ranges of the file this unit needs, or None when it needs the whole file.
+
+        Whole files are read for deflated data sets (offsets count in the inflated stream),
+        bit-packed or subsampled native pixel data, big-endian frames of an odd number of bytes,
+        and encapsulated frames whose fragments cannot be told apart (several frames, no Basic
+        Offset Table, fragments not one per frame). The last frame's slice keeps the value's padding.
+
+        Examples
+        --------
+        >>> ct = PendingInstance("1", "1", "1", "f", "h", number_of_frames=4, rows=2, columns=2,
+        ...                      samples_per_pixel=1, bits_allocated=16, pixel_data_length=32,
+        ...                      pixel_data_encapsulated=False, transfer_syntax_uid="1.2.840.10008.1.2.1",
+        ...                      pixel_data_offset=500)
+        >>> WorkUnit(ct, 2, 4).source_slice()
+        SourceSlice(header_length=500, element_header=12, start=516, end=532, fragments=())
+        """
+        inst = self.instance
+        element = inst.element_header()
+        if element is None or inst.pixel_data_offset is None or inst.pixel_data_length is None:
+            return None
+        header = inst.pixel_data_offset
+        if not inst.pixel_data_encapsulated:
+            if (inst.transfer_syntax_uid not in UncompressedTransferSyntaxes or not inst.rows or not inst.columns
+                    or not inst.bits_allocated or inst.bits_allocated % 8
+                    or inst.photometric_interpretation == "YBR_FULL_422"):
+                return None
+            if inst.transfer_syntax_uid == ExplicitVRBigEndian and inst.frame_pixel_bytes % 2:
+                return None  # OW words would be swapped across the cut
+            start = inst.pixel_data_offset + self.frame_start * inst.frame_pixel_bytes
+            end = inst.pixel_data_offset + self.frame_end * inst.frame_pixel_bytes
+            value_end = inst.pixel_data_offset + inst.pixel_data_length
+            if end > value_end:
+                return None
+            return SourceSlice(header, element, start, value_end if self.frame_end == inst.frames else end)
+        grouped = inst.frame_fragments()
+        offsets, lengths = inst.pixel_data_fragment_offsets or [], inst.pixel_data_fragment_lengths or []
+        if grouped is None or len(grouped) != inst.frames or len(lengths) != len(offsets):
+            return None
+        wanted = [(frame - self.frame_start, index) for frame in range(self.frame_start, self.frame_end)
+                  for index in grouped[frame]]
+        start = offsets[wanted[0][1]]
+        end = offsets[wanted[-1][1]] + lengths[wanted[-1][1]]
+        fragments = tuple((frame, offsets[index] - start, lengths[index]) for frame, index in wanted)
+        return SourceSlice(header, element, start, end, fragments)
+
     def as_row(self) -> dict[str, Any]:
-        """Return the unit as a flat row (instance fields, frame range, pixel bytes)."""
-        return {**asdict(self.instance), "frame_start": self.frame_start, "frame_end": self.frame_end,
-                "pixel_bytes": self.pixel_bytes}
+        """Return the unit as a flat row: identity, frame range, pixel bytes and the byte ranges to read.
+
+        ``header_length`` is null when the unit needs its whole source file.
+        """
+        instance = asdict(self.instance)
+        identity = {name: instance[name] for name in (
+            "sop_instance_uid", "study_instance_uid", "series_instance_uid", "source_uri", "content_hash",
+            "image_set_id")}
+        byte_range = self.source_slice()
+        return {**identity, "frame_start": self.frame_start, "frame_end": self.frame_end,
+                "pixel_bytes": self.pixel_bytes,
+                "header_length": byte_range.header_length if byte_range else None,
+                "element_header": byte_range.element_header if byte_range else None,
+                "slice_start": byte_range.start if byte_range else None,
+                "slice_end": byte_range.end if byte_range else None,
+                "fragments": [list(f) for f in byte_range.fragments] if byte_range else None}
 
 
 def plan_work_units(instances: Iterable[PendingInstance], max_task_pixel_bytes: int) -> list[WorkUnit]:
