@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from medlake.config import TableConfig
@@ -127,16 +128,24 @@ def image_set_schema() -> "StructType":
 def create_dicom_tables(spark: "SparkSession", settings: TableConfig) -> None:
     """Create ``dicom.instance``, ``dicom.series``, ``dicom.study`` and ``dicom.image_set`` where missing.
 
-    ``dicom.quarantine`` is created by :func:`medlake.quarantine.write_quarantine` on first use.
+    The missing ones are created at the same time (each creation waits mostly on the metastore and
+    its first Delta commit). ``dicom.quarantine`` is created by
+    :func:`medlake.quarantine.write_quarantine` on first use.
     """
-    create_table(spark, DICOM_INSTANCE, instance_schema(), settings=settings,
-                 comment="One row per SOP Instance UID: typed header columns and the DICOM JSON")
-    create_table(spark, DICOM_SERIES, series_schema(), settings=settings,
-                 comment="One row per series, aggregated from dicom.instance")
-    create_table(spark, DICOM_STUDY, study_schema(), settings=settings,
-                 comment="One row per study, aggregated from dicom.instance")
-    create_table(spark, DICOM_IMAGE_SET, image_set_schema(), settings=settings,
-                 comment="One image set metadata document per image set (AWS HealthImaging layout)")
+    tables = [
+        (DICOM_INSTANCE, instance_schema(), "One row per SOP Instance UID: typed header columns and the DICOM JSON"),
+        (DICOM_SERIES, series_schema(), "One row per series, aggregated from dicom.instance"),
+        (DICOM_STUDY, study_schema(), "One row per study, aggregated from dicom.instance"),
+        (DICOM_IMAGE_SET, image_set_schema(), "One image set metadata document per image set (AWS HealthImaging layout)"),
+    ]
+    missing = [table for table in tables if not spark.catalog.tableExists(table[0])]
+    if not missing:
+        return
+    spark.sql("CREATE DATABASE IF NOT EXISTS `dicom`")
+    with ThreadPoolExecutor(max_workers=len(missing)) as pool:
+        for done in [pool.submit(create_table, spark, name, schema, settings=settings, comment=comment)
+                     for name, schema, comment in missing]:
+            done.result()
 
 
 def _with_bookkeeping(rows: "DataFrame", schema: "StructType", run_id: str) -> "DataFrame":
