@@ -147,8 +147,9 @@ def _prior_files(spark: "SparkSession", job: str, settings: TableConfig) -> list
     """Return ``uri, size, modification_time, content_hash`` of the files ``job`` processed before."""
     from pyspark.sql import functions as F
 
-    create_table(spark, OPS_FILES, files_schema(), settings=settings,
-                 comment="One row per input file, job and run: the file manifest")
+    if create_table(spark, OPS_FILES, files_schema(), settings=settings,
+                    comment="One row per input file, job and run: the file manifest"):
+        return []  # created just now: empty
     rows = (spark.table(OPS_FILES)
             .where((F.col("job") == job) & F.col("outcome").isin([str(o) for o in _PROCESSED]))
             .select("uri", "size", "modification_time", "content_hash").collect())

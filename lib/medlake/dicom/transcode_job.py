@@ -93,7 +93,7 @@ _KIND_FRAME, _KIND_QUARANTINE = "frame", "quarantine"
 #: A work unit as :meth:`WorkUnit.as_row` gives it, and the partition key of its task.
 _PLAN_DDL = ("sop_instance_uid string, study_instance_uid string, series_instance_uid string, source_uri string, "
              "content_hash string, image_set_id string, frame_start int, frame_end int, pixel_bytes bigint, "
-             "header_length bigint, element_header int, slice_start bigint, slice_end bigint, fragments array<array<bigint>>, "
+             "header_length bigint, slice_start bigint, slice_end bigint, fragments array<array<bigint>>, "
              "task_key bigint")
 
 
@@ -109,9 +109,9 @@ def _byte_range(unit: Mapping[str, Any]) -> SourceSlice | None:
     """Return the unit's :class:`SourceSlice`, or None when it holds the whole file."""
     if unit.get("header_length") is None or pd.isna(unit["header_length"]):
         return None
-    fragments = tuple((int(f[0]), int(f[1]), int(f[2])) for f in (unit.get("fragments") or ()))
-    return SourceSlice(int(unit["header_length"]), int(unit["element_header"]), int(unit["slice_start"]),
-                       int(unit["slice_end"]), fragments)
+    listed = unit.get("fragments")  # an array of arrays from Arrow, or None
+    fragments = () if listed is None else tuple((int(f[0]), int(f[1]), int(f[2])) for f in listed)
+    return SourceSlice(int(unit["header_length"]), int(unit["slice_start"]), int(unit["slice_end"]), fragments)
 
 
 def process_work_unit(unit: Mapping[str, Any], content: bytes | None, source_sha256: str | None, run_id: str,

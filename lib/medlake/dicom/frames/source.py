@@ -14,6 +14,7 @@ they can quote element values, so the caller records them with its result row.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -123,7 +124,8 @@ _PIXEL_KEYWORDS = ("PixelData", *_FLOAT_KEYWORDS)
 #: Photometric Interpretations whose samples pydicom returns as RGB once decoded (the JPEG 2000
 #: decoder undoes the colour transform itself).
 _DECODED_AS_RGB = frozenset({"YBR_RCT", "YBR_ICT"})
-_EXPLICIT_ELEMENT_HEADER = 12
+#: (7FE0,0010) Pixel Data, (7FE0,0008) Float Pixel Data, (7FE0,0009) Double Float Pixel Data.
+_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 
 
 class PixelSourceError(ValueError):
@@ -322,18 +324,34 @@ def open_pixel_source(data: bytes) -> PixelSource:
 class SourceSlice:
     """The bytes of a source file that some of its frames need: the data set up to Pixel Data's value, and the frames' bytes.
 
-    ``header_length`` bytes from the file's start end with the Pixel Data element's own header of
-    ``element_header`` bytes (8 in Implicit VR, 12 in Explicit VR). ``start`` and ``end`` delimit
+    ``header_length`` bytes from the file's start end with the pixel data element's own header (8
+    bytes in Implicit VR, 12 in Explicit VR, told apart by its bytes). ``start`` and ``end`` delimit
     the frames' bytes in the file. ``fragments`` (encapsulated pixel data) holds ``(frame, offset,
     length)`` per fragment: the frame counted from the first one sliced, the offset from ``start``;
     empty for native pixel data.
     """
 
     header_length: int
-    element_header: int
     start: int
     end: int
     fragments: tuple[tuple[int, int, int], ...] = ()
+
+
+def _pixel_element(header: bytes) -> tuple[int, int, str | None]:
+    """Return the size, tag and VR (None in Implicit VR) of the pixel data element header ending ``header``.
+
+    The file's own encoding of the element counts (some files write it in Implicit VR inside an
+    Explicit VR data set), as pydicom reads it.
+    """
+    for size, order in ((12, "<"), (12, ">"), (8, "<"), (8, ">")):
+        if len(header) < size:
+            continue
+        group, number = struct.unpack(f"{order}HH", header[-size:][:4])
+        vr = header[-size:][4:6]
+        if group << 16 | number in _PIXEL_TAGS and (size == 8 or vr.isalpha()):
+            return size, group << 16 | number, vr.decode("ascii") if size == 12 else None
+    raise PixelSourceError(QuarantineReason.SOURCE_CHANGED,
+                           "Unable to decode the pixel data as the source file no longer has it where it had at ingest")
 
 
 def open_pixel_slice(data: bytes, byte_range: SourceSlice, frames: int) -> PixelSource:
@@ -362,8 +380,9 @@ def open_pixel_slice(data: bytes, byte_range: SourceSlice, frames: int) -> Pixel
     >>> from pydicom.data import get_testdata_file
     >>> with open(get_testdata_file("CT_small.dcm", download=False), "rb") as f:
     ...     whole = f.read()
-    >>> offset = len(whole) - 128 * 128 * 2  # its Pixel Data is the last element
-    >>> part = SourceSlice(offset, 12, offset, offset + 128 * 128 * 2)
+    >>> from medlake.dicom.header import read_instance
+    >>> offset = read_instance(whole, "file:/CT_small.dcm").pixel_data_offset
+    >>> part = SourceSlice(offset, offset, offset + 128 * 128 * 2)  # the data set, then the frame's bytes
     >>> source = open_pixel_slice(whole[:offset] + whole[part.start:part.end], part, 1)
     >>> source.attributes.frame_shape, source.dataset["PixelData"].VR
     ((128, 128), 'OW')
@@ -372,26 +391,26 @@ def open_pixel_slice(data: bytes, byte_range: SourceSlice, frames: int) -> Pixel
     if len(pixels) != byte_range.end - byte_range.start:
         raise PixelSourceError(QuarantineReason.SOURCE_CHANGED,
                                "Unable to decode the pixel data as the source file is shorter than at ingest")
-    element = header[-byte_range.element_header:]
-    # The element's own VR where the encoding states it (Explicit VR: after the tag), else OW.
-    vr = element[4:6].decode("ascii", "replace") if byte_range.element_header == _EXPLICIT_ELEMENT_HEADER else "OW"
-    ds = dcmread(BytesIO(header[:-byte_range.element_header]))
+    element_size, tag, vr = _pixel_element(header)
+    ds = dcmread(BytesIO(header[:-element_size]))
     transfer_syntax = ds.file_meta.get("TransferSyntaxUID")
     if not transfer_syntax:
         raise PixelSourceError(
             QuarantineReason.MISSING_TRANSFER_SYNTAX,
             "Unable to decode the pixel data as the file meta has no (0002,0010) 'Transfer Syntax UID' element",
         )
+    if vr is None:  # Implicit VR: as pydicom resolves 'OB or OW'
+        vr = "OB" if byte_range.fragments or int(ds.get("BitsAllocated", 8) or 8) <= 8 else "OW"
     if byte_range.fragments:
         frame_bytes = [b"".join(pixels[offset:offset + length] for frame, offset, length in byte_range.fragments
                                 if frame == index) for index in range(frames)]
-        ds.add_new(0x7FE00010, vr, encapsulate(frame_bytes, has_bot=True))
-        ds["PixelData"].is_undefined_length = True
+        ds.add_new(tag, vr, encapsulate(frame_bytes, has_bot=True))
+        ds[tag].is_undefined_length = True
         for keyword in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
             if keyword in ds:
                 del ds[keyword]
     else:
-        ds.add_new(0x7FE00010, vr, pixels)
+        ds.add_new(tag, vr, pixels)
     read_pixel_attributes(ds)  # the file's own values are checked before Number of Frames is set to the slice's
     if frames != 1 or "NumberOfFrames" in ds:
         ds.NumberOfFrames = frames

@@ -14,15 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian, UncompressedTransferSyntaxes
+from pydicom.uid import ExplicitVRBigEndian, UncompressedTransferSyntaxes
 
 from medlake.dicom.frames.source import SourceSlice
 
 __all__ = ["PendingInstance", "WorkUnit", "assign_tasks", "plan_work_units", "task_count"]
 
 _ITEM_HEADER = 8
-#: Bytes of the Pixel Data element's header before its value: tag, length (implicit VR) and VR (explicit).
-_IMPLICIT_ELEMENT_HEADER, _EXPLICIT_ELEMENT_HEADER = 8, 12
+#: The most bytes of a pixel data element's header before its value (tag, VR, reserved, length).
+_ELEMENT_HEADER = 12
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,6 @@ class PendingInstance:
         bits = self.frames * (self.rows or 0) * (self.columns or 0) * samples * (self.bits_allocated or 0)
         return max(0, -(-bits // 8) - self.pixel_data_length)
 
-    def element_header(self) -> int | None:
-        """Return the size of the Pixel Data element's header in the file, or None where offsets do not count in it."""
-        if self.pixel_data_offset is None or self.pixel_data_in_inflated_stream or self.transfer_syntax_uid is None:
-            return None
-        element = (_IMPLICIT_ELEMENT_HEADER if self.transfer_syntax_uid == ImplicitVRLittleEndian
-                   else _EXPLICIT_ELEMENT_HEADER)
-        return element if self.pixel_data_offset > element else None
 
     def frame_fragments(self) -> list[list[int]] | None:
         """Return the fragment indices of each frame of encapsulated pixel data, or None where ambiguous.
@@ -148,12 +141,12 @@ class WorkUnit:
         ...                      pixel_data_encapsulated=False, transfer_syntax_uid="1.2.840.10008.1.2.1",
         ...                      pixel_data_offset=500)
         >>> WorkUnit(ct, 2, 4).source_slice()
-        SourceSlice(header_length=500, element_header=12, start=516, end=532, fragments=())
+        SourceSlice(header_length=500, start=516, end=532, fragments=())
         """
         inst = self.instance
-        element = inst.element_header()
-        if element is None or inst.pixel_data_offset is None or inst.pixel_data_length is None:
-            return None
+        if (inst.pixel_data_offset is None or inst.pixel_data_length is None or inst.pixel_data_in_inflated_stream
+                or inst.transfer_syntax_uid is None or inst.pixel_data_offset <= _ELEMENT_HEADER):
+            return None  # offsets that do not count in the file, or no data set before the pixel data
         header = inst.pixel_data_offset
         if not inst.pixel_data_encapsulated:
             if (inst.transfer_syntax_uid not in UncompressedTransferSyntaxes or not inst.rows or not inst.columns
@@ -167,7 +160,7 @@ class WorkUnit:
             value_end = inst.pixel_data_offset + inst.pixel_data_length
             if end > value_end:
                 return None
-            return SourceSlice(header, element, start, value_end if self.frame_end == inst.frames else end)
+            return SourceSlice(header, start, value_end if self.frame_end == inst.frames else end)
         grouped = inst.frame_fragments()
         offsets, lengths = inst.pixel_data_fragment_offsets or [], inst.pixel_data_fragment_lengths or []
         if grouped is None or len(grouped) != inst.frames or len(lengths) != len(offsets):
@@ -177,7 +170,7 @@ class WorkUnit:
         start = offsets[wanted[0][1]]
         end = offsets[wanted[-1][1]] + lengths[wanted[-1][1]]
         fragments = tuple((frame, offsets[index] - start, lengths[index]) for frame, index in wanted)
-        return SourceSlice(header, element, start, end, fragments)
+        return SourceSlice(header, start, end, fragments)
 
     def as_row(self) -> dict[str, Any]:
         """Return the unit as a flat row: identity, frame range, pixel bytes and the byte ranges to read.
@@ -192,7 +185,6 @@ class WorkUnit:
         return {**identity, "frame_start": self.frame_start, "frame_end": self.frame_end,
                 "pixel_bytes": self.pixel_bytes,
                 "header_length": byte_range.header_length if byte_range else None,
-                "element_header": byte_range.element_header if byte_range else None,
                 "slice_start": byte_range.start if byte_range else None,
                 "slice_end": byte_range.end if byte_range else None,
                 "fragments": [list(f) for f in byte_range.fragments] if byte_range else None}
