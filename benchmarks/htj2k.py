@@ -114,14 +114,17 @@ _ROOT = Path(__file__).resolve().parent.parent
 FLOOR_SHARE_TARGET, DEMO_FIXED_COST_TARGET = 0.5, 30.0
 
 
-def _submit_seconds(home: Path, *args: str) -> float:
-    """Wall seconds of one ``./spark-submit.sh ARGS`` with ``MEDLAKE_HOME=home``; fails loudly."""
+def _submit(home: Path, *args: str) -> tuple[float, str]:
+    """Wall seconds and stage table of one ``./spark-submit.sh ARGS`` with ``MEDLAKE_HOME=home``; fails loudly."""
     started = time.perf_counter()
     done = subprocess.run([str(_ROOT / "spark-submit.sh"), *args], cwd=_ROOT, capture_output=True, text=True,
                           env={**os.environ, "MEDLAKE_HOME": str(home)}, check=False)
     if done.returncode:
         raise RuntimeError(f"{' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
-    return time.perf_counter() - started
+    lines = done.stderr.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith("stage ")), len(lines))
+    last = next((i for i in range(first, len(lines)) if lines[i].startswith("total ")), len(lines) - 1)
+    return time.perf_counter() - started, "\n".join(lines[first:last + 1])
 
 
 def _demo(work: Path, pairs: int) -> int:
@@ -129,16 +132,18 @@ def _demo(work: Path, pairs: int) -> int:
     from medlake.synthetic.__main__ import main as generate
 
     generate(["--out", str(work / "data"), "--patients", "20", "--seed", "7", "--dicom"])
-    jobs, select = [], []
+    jobs, select, stages = [], [], ""
     for pair in range(pairs):
         home = work / f"home-{pair}"
-        _submit_seconds(home, "jobs/dicom_ingest.py", "--input", str(work / "data" / "dicom"))
-        jobs.append(_submit_seconds(home, "jobs/htj2k_transcode.py", "--output-dicom", str(home / "htj2k-dicom")))
-        select.append(_submit_seconds(home, "jobs/sql.py", "SELECT 1"))
+        _submit(home, "jobs/dicom_ingest.py", "--input", str(work / "data" / "dicom"))
+        seconds, stages = _submit(home, "jobs/htj2k_transcode.py", "--output-dicom", str(home / "htj2k-dicom"))
+        jobs.append(seconds)
+        select.append(_submit(home, "jobs/sql.py", "SELECT 1")[0])
         subprocess.run([str(_ROOT / "spark-submit.sh"), "--metastore", "stop"], cwd=_ROOT, capture_output=True,
                        env={**os.environ, "MEDLAKE_HOME": str(home)}, check=False)
     job, baseline = statistics.median(jobs), statistics.median(select)
     print(f"demo lake (20 patients), whole processes, median of {pairs}; load average {os.getloadavg()[0]:.1f}")
+    print(f"stages of the last job run:\n{stages}")
     print("| measure | seconds | target | met |")
     print("|---|---|---|---|")
     print(f"| ./spark-submit.sh jobs/htj2k_transcode.py --output-dicom DIR | {job:.1f} | | |")

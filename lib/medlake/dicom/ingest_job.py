@@ -177,7 +177,7 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
     with start_run(spark, JOB, config.tables) as run:
         now = datetime.now(UTC)
         with run.stage("create tables"):
-            create_dicom_tables(spark, config.tables)
+            created = create_dicom_tables(spark, config.tables)
         with run.stage("plan") as logged:
             plan = plan_files(spark, JOB, list_files(spark, inputs), max_bytes=config.dicom.max_file_bytes,
                               settings=config.tables, hash_contents=False)
@@ -201,8 +201,9 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
                          for row in parsed if plan.already_loaded(row.source_uri, row.content_sha256)]
             with run.stage("instances") as logged:
                 loaded = [_identity(row) for row in fresh if row.outcome == str(FileOutcome.LOADED)]
-                kept, duplicates = split_duplicates(
-                    loaded, _held_instances(spark, sorted({f.sop_instance_uid for f in loaded})))
+                held = {} if DICOM_INSTANCE in created else _held_instances(
+                    spark, sorted({f.sop_instance_uid for f in loaded}))
+                kept, duplicates = split_duplicates(loaded, held)
                 kept_uris = {f.source_uri for f in kept}
                 touched = sorted({row.study_instance_uid for row in fresh if row.source_uri in kept_uris})
                 if kept:

@@ -125,12 +125,12 @@ def image_set_schema() -> "StructType":
     })
 
 
-def create_dicom_tables(spark: "SparkSession", settings: TableConfig) -> None:
+def create_dicom_tables(spark: "SparkSession", settings: TableConfig) -> set[str]:
     """Create ``dicom.instance``, ``dicom.series``, ``dicom.study`` and ``dicom.image_set`` where missing.
 
     The missing ones are created at the same time (each creation waits mostly on the metastore and
-    its first Delta commit). ``dicom.quarantine`` is created by
-    :func:`medlake.quarantine.write_quarantine` on first use.
+    its first Delta commit); their names are returned (they are empty). ``dicom.quarantine`` is
+    created by :func:`medlake.quarantine.write_quarantine` on first use.
     """
     tables = [
         (DICOM_INSTANCE, instance_schema(), "One row per SOP Instance UID: typed header columns and the DICOM JSON"),
@@ -140,12 +140,13 @@ def create_dicom_tables(spark: "SparkSession", settings: TableConfig) -> None:
     ]
     missing = [table for table in tables if not spark.catalog.tableExists(table[0])]
     if not missing:
-        return
+        return set()
     spark.sql("CREATE DATABASE IF NOT EXISTS `dicom`")
     with ThreadPoolExecutor(max_workers=len(missing)) as pool:
         for done in [pool.submit(create_table, spark, name, schema, settings=settings, comment=comment)
                      for name, schema, comment in missing]:
             done.result()
+    return {name for name, _, _ in missing}
 
 
 def _with_bookkeeping(rows: "DataFrame", schema: "StructType", run_id: str) -> "DataFrame":

@@ -582,7 +582,7 @@ def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
                               quarantine_inserted=quarantined.inserted)
             touched = spark.createDataFrame(sorted({(unit.instance.study_instance_uid,) for unit in units}),
                                             "study_instance_uid string")
-            update_studies(spark, config, run, touched)  # fills ImageFrames in dicom.image_set
+            update_studies(spark, config, run, touched, image_sets_only=True)  # fills ImageFrames in dicom.image_set
         if image_sets is not None:
             with run.stage("image_sets") as logged:
                 logged.update(frames_updated=attach_image_sets(spark, image_sets))
