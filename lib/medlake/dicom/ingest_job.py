@@ -27,9 +27,11 @@ from medlake.config import MedlakeConfig
 from medlake.dicom.duplicates import FileIdentity, split_duplicates
 from medlake.dicom.header import HeaderOptions, InstanceRecord, instance_ddl, read_instance
 from medlake.dicom.studies import update_studies
-from medlake.dicom.tables import DICOM_INSTANCE, DICOM_QUARANTINE, create_dicom_tables, instance_schema, merge_dicom_rows
+from medlake.dicom.tables import (
+    DICOM_INSTANCE, DICOM_QUARANTINE, create_dicom_tables, instance_schema, merge_dicom_rows,
+)
 from medlake.listing import list_files
-from medlake.manifest import ALREADY_LOADED, FileOutcome, FilePlan, plan_files, read_contents, record_files
+from medlake.manifest import ALREADY_LOADED, FileOutcome, plan_files, read_contents, record_files
 from medlake.quarantine import PositionKind, quarantine_schema, write_quarantine
 from medlake.runs import RunSummary, start_run
 from medlake.spark_session import session_conf

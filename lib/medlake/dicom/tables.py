@@ -136,7 +136,8 @@ def create_dicom_tables(spark: "SparkSession", settings: TableConfig) -> set[str
         (DICOM_INSTANCE, instance_schema(), "One row per SOP Instance UID: typed header columns and the DICOM JSON"),
         (DICOM_SERIES, series_schema(), "One row per series, aggregated from dicom.instance"),
         (DICOM_STUDY, study_schema(), "One row per study, aggregated from dicom.instance"),
-        (DICOM_IMAGE_SET, image_set_schema(), "One image set metadata document per image set (AWS HealthImaging layout)"),
+        (DICOM_IMAGE_SET, image_set_schema(),
+         "One image set metadata document per image set (AWS HealthImaging layout)"),
     ]
     missing = [table for table in tables if not spark.catalog.tableExists(table[0])]
     if not missing:

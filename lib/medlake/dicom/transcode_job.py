@@ -373,10 +373,10 @@ def _transcode(spark: "SparkSession", config: MedlakeConfig, units: Sequence[Wor
     plan_rows = [{**unit.as_row(), "task_key": keys[task]} for unit, task in zip(units, assign_tasks(units, tasks))]
     names = [column.split(" ", 1)[0] for column in _PLAN_DDL.split(", ")]
     existing = set(_existing_files(spark, sorted({unit.instance.source_uri for unit in units})))
-    plan = spark.createDataFrame([tuple(row[name] for name in names) for row in plan_rows if row["source_uri"] in existing],
-                                 _PLAN_DDL)
-    missing = spark.createDataFrame([tuple(row[name] for name in names) for row in plan_rows
-                                     if row["source_uri"] not in existing], _PLAN_DDL)
+    plan = spark.createDataFrame(
+        [tuple(row[name] for name in names) for row in plan_rows if row["source_uri"] in existing], _PLAN_DDL)
+    missing = spark.createDataFrame(
+        [tuple(row[name] for name in names) for row in plan_rows if row["source_uri"] not in existing], _PLAN_DDL)
     # Each file is read and hashed once, on the task that reads it; only each unit's slice of it
     # (the data set before Pixel Data and the unit's frames) is shuffled to the unit's task.
     sliced = F.when(F.col("header_length").isNull(), F.col("content")).otherwise(F.concat(

@@ -322,7 +322,7 @@ def open_pixel_source(data: bytes) -> PixelSource:
 
 @dataclass(frozen=True)
 class SourceSlice:
-    """The bytes of a source file that some of its frames need: the data set up to Pixel Data's value, and the frames' bytes.
+    """The bytes of a source file that some of its frames need: the data set up to their value, and their bytes.
 
     ``header_length`` bytes from the file's start end with the pixel data element's own header (8
     bytes in Implicit VR, 12 in Explicit VR, told apart by its bytes). ``start`` and ``end`` delimit

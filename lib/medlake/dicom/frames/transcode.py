@@ -121,7 +121,8 @@ def _transcode_frame(source: PixelSource, position: int, index: int, reason: str
     return FrameResult(
         index, FrameStatus.TRANSCODED, reason,
         transfer_syntax=htj2k_transfer_syntax(read_codestream_markers(codestream)),
-        photometric_interpretation="YBR_RCT" if colour_transform else decoded_pi, data=codestream, raw_size=frame.nbytes,
+        photometric_interpretation="YBR_RCT" if colour_transform else decoded_pi, data=codestream,
+        raw_size=frame.nbytes,
         crc32=check.crc32, verification=check.verification,
     )
 

@@ -91,8 +91,8 @@ class PendingInstance:
         Examples
         --------
         >>> inst = PendingInstance("1", "1", "1", "f", "h", number_of_frames=2, pixel_data_encapsulated=True,
-        ...                        pixel_data_fragment_offsets=[108, 208, 308], pixel_data_fragment_lengths=[92, 92, 92],
-        ...                        pixel_data_basic_offsets=[0, 200])
+        ...                        pixel_data_fragment_offsets=[108, 208, 308],
+        ...                        pixel_data_fragment_lengths=[92, 92, 92], pixel_data_basic_offsets=[0, 200])
         >>> inst.frame_fragments()
         [[0, 1], [2]]
         """
