@@ -1,24 +1,31 @@
 """DICOM ingest throughput: medlake's Spark job vs a single-process loop doing the same per-file work.
 
-    .venv/bin/python benchmarks/dicom_ingest.py --files 2000
+    .venv/bin/python benchmarks/dicom_ingest.py --files 4000
+    .venv/bin/python benchmarks/dicom_ingest.py --files 40000 --pairs 0   # no whole-process reruns
 
 Generates about ``--files`` synthetic DICOM files (the roster's CT/MR/multi-frame/RGB studies) in a
-temporary directory, then times, in the same run:
+temporary directory, then times, in the same run and on the same files:
 
 * ``loop``: one Python process reading each file and calling ``read_instance`` (parse, typed row,
   DICOM JSON, SHA-256): the per-file work of the job, without Spark and without writing tables;
 * ``parse``: the job's read-and-parse stage alone (JVM ``binaryFile`` + ``mapInPandas`` on every core),
   materialised with a count;
-* ``job``: the whole ``run_dicom_ingest`` into an empty lakehouse (manifest planning with hashing,
-  parse, duplicates, MERGE into dicom.instance, series, study, image sets, ops.files, ops.runs).
+* ``job``: the whole ``run_dicom_ingest`` into an empty lakehouse (manifest planning, parse with
+  hashing, duplicates, dicom.instance, series, study, image sets, quarantine, ops.files, ops.runs),
+  with its stage table;
 
-Prints files per second and the ratio to the loop for each. Not collected by pytest.
+then, unless ``--tiny`` or ``--pairs 0``, as whole processes through ``./spark-submit.sh`` on a home of
+their own: one ingest of the same files, then in turn a no-op rerun (every file unchanged) and
+``jobs/sql.py "SELECT 1"``, ``--pairs`` times (medians). Prints one table with the issue's targets.
+Not collected by pytest.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,13 +34,14 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from medlake.config import load_config
-from medlake.metastore import stop_server
 from medlake.dicom.header import HeaderOptions, read_instance
 from medlake.dicom.ingest_job import READ_SETTINGS, read_dicom_files, run_dicom_ingest
-from medlake.listing import list_files, listing_frame
+from medlake.listing import list_files
+from medlake.metastore import stop_server
 from medlake.spark_session import build_session
 from medlake.synthetic.__main__ import main as generate
 
+_ROOT = Path(__file__).resolve().parent.parent
 _INSTANCES_PER_SERIES = 6
 # Per 4 patients the generator writes 4 studies (the first patient has two, the last none), each a CT
 # or MR series plus one RGB or multi-frame instance: instances per series + 1 files per patient.
@@ -56,15 +64,40 @@ def _loop(paths: list[Path], options: HeaderOptions) -> float:
     return time.perf_counter() - started
 
 
+def _submit_seconds(home: Path, *args: str) -> float:
+    """Wall seconds of one ``./spark-submit.sh ARGS`` with ``MEDLAKE_HOME=home``; fails loudly."""
+    started = time.perf_counter()
+    done = subprocess.run([str(_ROOT / "spark-submit.sh"), *args], cwd=_ROOT, capture_output=True, text=True,
+                          env={**os.environ, "MEDLAKE_HOME": str(home)}, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def _whole_processes(home: Path, data: Path, pairs: int) -> tuple[float, float, float]:
+    """Return the whole-process ingest, the median no-op rerun and the median ``SELECT 1``."""
+    ingest = ("jobs/dicom_ingest.py", "--input", str(data))
+    first = _submit_seconds(home, *ingest)
+    noop, select = [], []
+    for _ in range(pairs):
+        noop.append(_submit_seconds(home, *ingest))
+        select.append(_submit_seconds(home, "jobs/sql.py", "SELECT 1"))
+    subprocess.run([str(_ROOT / "spark-submit.sh"), "--metastore", "stop"], cwd=_ROOT, capture_output=True,
+                   env={**os.environ, "MEDLAKE_HOME": str(home)}, check=False)
+    return first, statistics.median(noop), statistics.median(select)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--files", type=int, default=2000, help="about how many DICOM files to generate")
+    parser.add_argument("--files", type=int, default=4000, help="about how many DICOM files to generate")
     parser.add_argument("--tiny", action="store_true", help="about 50 files (the CI smoke run)")
+    parser.add_argument("--pairs", type=int, default=3, help="no-op rerun / SELECT 1 pairs (not with --tiny)")
     args = parser.parse_args(argv)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # in-process sessions start workers with it
     with tempfile.TemporaryDirectory(prefix="medlake-bench-") as scratch:
         root = Path(scratch)
         paths = _generate(root / "data", 50 if args.tiny else args.files)
+        data = root / "data" / "dicom"
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
         config = load_config("local", environ={"MEDLAKE_HOME": str(root / "home")})
         options = HeaderOptions.from_config(config.dicom)
@@ -77,27 +110,45 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             for key, value in READ_SETTINGS.items():  # as run_dicom_ingest sets them while parsing
                 spark.conf.set(key, value)
-            parsed = read_dicom_files(spark, listing_frame(spark, list_files(spark, [str(root / "data" / "dicom")])), options).count()
+            parsed = read_dicom_files(spark, [(f.uri, f.size) for f in list_files(spark, [str(data)])],
+                                      options).count()
             parse = time.perf_counter() - started
             started = time.perf_counter()
-            summary = run_dicom_ingest(spark, config, [str(root / "data" / "dicom")])
+            summary = run_dicom_ingest(spark, config, [str(data)])
             job = time.perf_counter() - started
         finally:
             if owned:
                 spark.stop()
                 stop_server(config)  # the shared metastore of this run's home
-    if parsed != len(paths) or summary.counts.get("loaded") != len(paths):
-        print(f"Unable to benchmark as {parsed} files were parsed and {summary.counts.get('loaded')} loaded "
-              f"of {len(paths)}", file=sys.stderr)
-        return 1
+        load = os.getloadavg()[0]
+        if parsed != len(paths) or summary.counts.get("loaded") != len(paths):
+            print(f"Unable to benchmark as {parsed} files were parsed and {summary.counts.get('loaded')} loaded "
+                  f"of {len(paths)}", file=sys.stderr)
+            return 1
+        processes = None if args.tiny or args.pairs < 1 else _whole_processes(root / "submit-home", data, args.pairs)
+    print(summary.one_line())
+    print(summary.stage_table())
     print(f"{len(paths)} files, {megabytes:.1f} MB, Spark master {spark.sparkContext.master} ({cores} cores), "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"| {'what':<40} | {'seconds':>8} | {'files/s':>8} | {'vs loop':>7} |")
-    print(f"|{'-' * 42}|{'-' * 10}|{'-' * 10}|{'-' * 9}|")
-    for name, seconds in (("single-process loop (read_instance)", loop),
-                          ("Spark read + parse (mapInPandas)", parse),
-                          ("whole job (run_dicom_ingest)", job)):
-        print(f"| {name:<40} | {seconds:>8.1f} | {len(paths) / seconds:>8.0f} | {loop / seconds:>6.2f}x |")
+          f"{os.cpu_count()} CPUs, load average {load:.1f} after the in-process runs, {os.getloadavg()[0]:.1f} at the end")
+    parse_target, job_target = 1.6, 1.3 if len(paths) >= 20_000 else 1.0
+    print(f"| {'what':<44} | {'seconds':>8} | {'files/s':>8} | {'ratio':>16} | {'target':>8} | met |")
+    print(f"|{'-' * 46}|{'-' * 10}|{'-' * 10}|{'-' * 18}|{'-' * 10}|-----|")
+    print(f"| {'single-process loop (read_instance)':<44} | {loop:>8.1f} | {len(paths) / loop:>8.0f} | {'':>16} | "
+          f"{'':>8} |     |")
+    for name, seconds, target in (("Spark read + parse (mapInPandas)", parse, parse_target),
+                                  ("whole job (run_dicom_ingest)", job, job_target)):
+        ratio = loop / seconds
+        print(f"| {name:<44} | {seconds:>8.1f} | {len(paths) / seconds:>8.0f} | {ratio:>9.2f}x loop | "
+              f"{f'>= {target}x':>8} | {'yes' if ratio >= target else 'no':<3} |")
+    if processes is not None:
+        first, rerun, select = processes
+        for name, seconds in (("./spark-submit.sh jobs/dicom_ingest.py", first),
+                              (f"no-op rerun (median of {args.pairs})", rerun),
+                              (f'jobs/sql.py "SELECT 1" (median of {args.pairs})', select)):
+            ratio = seconds / select
+            target = "<= 1.5x" if name.startswith("no-op") else ""
+            met = ("yes" if ratio <= 1.5 else "no") if target else ""
+            print(f"| {name:<44} | {seconds:>8.1f} | {'':>8} | {ratio:>7.2f}x SELECT 1 | {target:>8} | {met:<3} |")
     return 0
 
 

@@ -55,13 +55,13 @@ def _build_lake(spark: Any, root: Path, patients: int, size: int) -> None:
 
 def _floor(spark: Any) -> tuple[float, int, int]:
     """Decode every stored frame in this process; return seconds, frames and pixels."""
-    from medlake.dicom.frame_api import DECODE_COLUMNS, decode_frame_row
+    from medlake.dicom.frames.stored import DECODE_COLUMNS, decode_stored_row
 
     rows = spark.table("dicom.frame").where("data IS NOT NULL").select(*DECODE_COLUMNS).collect()
     started = time.perf_counter()
     pixels = 0
     for row in rows:
-        frame = decode_frame_row(list(row))
+        frame = decode_stored_row(list(row))
         pixels += 0 if frame is None else frame.size
     return time.perf_counter() - started, len(rows), pixels
 

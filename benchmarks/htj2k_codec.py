@@ -7,7 +7,7 @@ both codecs and decoding the HTJ2K codestream with OpenJPEG and with OpenJPH, an
 sizes; every codestream is checked to decode to the original.
 
 The comparison is like for like: HTJ2K is medlake's encoder as the pipeline runs it
-(:func:`medlake.dicom.htj2k.encode_htj2k_frame`: RPCL, TLM, one tile-part per resolution);
+(:func:`medlake.dicom.frames.htj2k.encode_htj2k_frame`: RPCL, TLM, one tile-part per resolution);
 JPEG 2000 is OpenJPEG at its defaults (J2K codestream, LRCP, one quality layer, 64x64
 code-blocks, no precincts, one tile) with what HTJ2K fixes set the same way: reversible 5/3
 wavelet, the same decomposition levels (medlake's, which equal OpenJPEG's default for every
@@ -41,8 +41,8 @@ import openjpeg
 import pydicom
 from pydicom.data import get_testdata_file
 
-from medlake.dicom.htj2k import decomposition_levels_for, encode_htj2k_frame, read_codestream_markers
-from medlake.dicom.pixels import decoded_photometric_interpretation, iter_frames, open_pixel_source
+from medlake.dicom.frames.htj2k import decomposition_levels_for, encode_htj2k_frame, read_codestream_markers
+from medlake.dicom.frames.source import decoded_photometric_interpretation, iter_source_frames, open_pixel_source
 from medlake.synthetic.dicom import ImageSize, patient_datasets
 from medlake.synthetic.roster import roster_patient
 
@@ -114,7 +114,7 @@ def _frames_of(group: str, label: str, data: bytes) -> list[Frame]:
     attrs = source.attributes
     rgb = attrs.samples_per_pixel == 3 and decoded_photometric_interpretation(attrs) == "RGB"
     return [Frame(group, label, pixels, attrs.bits_stored, attrs.signed, rgb)
-            for pixels in iter_frames(source, range(attrs.number_of_frames))]
+            for pixels in iter_source_frames(source, range(attrs.number_of_frames))]
 
 
 def _pydicom_frames() -> Iterator[Frame]:

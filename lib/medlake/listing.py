@@ -25,7 +25,8 @@ from medlake.quarantine import QuarantineReason
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["LISTING_SCHEMA", "ListedFile", "list_files", "listing_frame", "local_uri", "reader_path", "walk_local"]
+__all__ = ["LISTING_SCHEMA", "ListedFile", "list_files", "listing_frame", "local_uri", "read_binary", "reader_path",
+           "walk_local"]
 
 #: Columns of a listing: a file, or a path that could not be listed with its reason and detail.
 LISTING_SCHEMA = ("uri string, size long, modification_time timestamp, problem string, "
@@ -207,3 +208,19 @@ def listing_frame(spark: "SparkSession", listed: Sequence[ListedFile]) -> "DataF
     """Return ``listed`` as a DataFrame of :data:`LISTING_SCHEMA`."""
     return spark.createDataFrame(
         [(f.uri, f.size, f.modification_time, f.problem, f.problem_detail) for f in listed], LISTING_SCHEMA)
+
+
+def read_binary(spark: "SparkSession", uris: Sequence[str], *, ignore_missing: bool = False) -> "DataFrame":
+    """Return Spark's ``binaryFile`` rows (``path``, ``content``, ...) of listed files, read on the JVM.
+
+    Spark looks every given path up again when it plans the read; for local files it is told to do
+    so on the driver (a ``stat`` each) rather than in a Spark job of its own, which costs seconds
+    per thousand paths.
+    """
+    from medlake.spark_session import session_conf
+
+    local = all(uri.startswith("file:") for uri in uris)
+    lookup = {"spark.sql.sources.parallelPartitionDiscovery.threshold": str(len(uris) + 1)} if local else {}
+    reader = spark.read.format("binaryFile").option("ignoreMissingFiles", str(ignore_missing).lower())
+    with session_conf(spark, lookup):
+        return reader.load([reader_path(uri) for uri in uris])

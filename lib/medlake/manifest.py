@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from medlake.listing import ListedFile
 
-__all__ = ["FileOutcome", "FilePlan", "PassedFile", "PlannedFile", "files_schema", "plan_files", "read_contents",
+__all__ = ["ALREADY_LOADED", "FileOutcome", "FilePlan", "PassedFile", "PlannedFile", "files_schema", "plan_files", "read_contents",
            "record_files", "rejected_manifest_rows"]
 
 _LISTING_SCHEMA = "uri string, size long, modification_time timestamp"
@@ -66,35 +66,34 @@ def files_schema() -> "StructType":
     ])
 
 
-def read_contents(spark: "SparkSession", files: "DataFrame") -> "DataFrame":
-    """Return ``uri, content`` of ``files`` (columns ``uri``, ``size``), read on the JVM.
+def read_contents(spark: "SparkSession", files: Sequence[tuple[Any, ...]]) -> "DataFrame":
+    """Return ``uri, content`` of ``files`` (``(uri, size, ...)`` rows, as listed), read on the JVM.
 
     Files of 0 bytes, which Spark's binary reader leaves out, get empty content.
     """
     from pyspark.sql import functions as F
 
-    from medlake.listing import reader_path
+    from medlake.listing import read_binary
 
-    uris = [row.uri for row in files.where(F.col("size") > 0).select("uri").collect()]
-    empty = files.where(F.col("size") == 0).select("uri", F.lit("").cast("binary").alias("content"))
+    uris = [row[0] for row in files if row[1] > 0]
+    empty = spark.createDataFrame([(row[0], b"") for row in files if row[1] == 0], "uri string, content binary")
     if not uris:
         return empty
-    read = spark.read.format("binaryFile").load([reader_path(uri) for uri in uris]).select(
-        F.col("path").alias("uri"), "content")
-    return read.unionByName(empty)
+    return read_binary(spark, uris).select(F.col("path").alias("uri"), "content").unionByName(empty)
 
 
-_ALREADY_LOADED = "already loaded with the same content"
+#: The detail of a ``skipped`` file.
+ALREADY_LOADED = "already loaded with the same content"
 _COUNT_COLUMNS = ("records_in", "loaded", "duplicates", "quarantined")
 
 
 class PlannedFile(NamedTuple):
-    """A file to process: listed, read once for its SHA-256."""
+    """A file to process: listed, and read once for its SHA-256 unless the job hashes while it reads."""
 
     uri: str
     size: int
     modification_time: datetime
-    content_hash: str
+    content_hash: str | None
 
 
 class PassedFile(NamedTuple):
@@ -121,6 +120,15 @@ class FilePlan:
     skipped: list[PassedFile]
     too_large: list[PassedFile]
     rejected: list[PassedFile]  # reason set: the listing's problems and what ``inspect`` found
+    #: (URI, SHA-256) of earlier processed rows of files to process that were not hashed while planning.
+    prior_hashes: frozenset[tuple[str, str]] = frozenset()
+
+    def already_loaded(self, uri: str, content_hash: str | None) -> bool:
+        """Return whether a file hashed while processing holds the bytes it held when last processed.
+
+        Such a file was only touched: the job records it as ``skipped`` (:data:`ALREADY_LOADED`).
+        """
+        return (uri, content_hash) in self.prior_hashes
 
     def to_process_frame(self, spark: "SparkSession") -> "DataFrame":
         """Return ``uri, size, modification_time, content_hash`` of the files to process."""
@@ -139,8 +147,9 @@ def _prior_files(spark: "SparkSession", job: str, settings: TableConfig) -> list
     """Return ``uri, size, modification_time, content_hash`` of the files ``job`` processed before."""
     from pyspark.sql import functions as F
 
-    create_table(spark, OPS_FILES, files_schema(), settings=settings,
-                 comment="One row per input file, job and run: the file manifest")
+    if create_table(spark, OPS_FILES, files_schema(), settings=settings,
+                    comment="One row per input file, job and run: the file manifest"):
+        return []  # created just now: empty
     rows = (spark.table(OPS_FILES)
             .where((F.col("job") == job) & F.col("outcome").isin([str(o) for o in _PROCESSED]))
             .select("uri", "size", "modification_time", "content_hash").collect())
@@ -149,7 +158,7 @@ def _prior_files(spark: "SparkSession", job: str, settings: TableConfig) -> list
 
 def plan_files(
     spark: "SparkSession", job: str, listing: Sequence["ListedFile"], *, max_bytes: int, settings: TableConfig,
-    inspect: Callable[["Column", "Column"], "Column"] | None = None,
+    inspect: Callable[["Column", "Column"], "Column"] | None = None, hash_contents: bool = True,
 ) -> FilePlan:
     """Split a listing into files to process, already loaded, too large to read, or rejected.
 
@@ -173,6 +182,10 @@ def plan_files(
         ``(uri, content) -> struct<reason string, detail string>`` (null when the file is fine), a
         check of a file's bytes read together with its hash, e.g.
         :func:`medlake.archives.archive_problem_column`.
+    hash_contents
+        ``False`` for a job that hashes each file in the same pass as it parses it: new or changed
+        files are then not read here (``content_hash`` is None, and not with ``inspect``), and
+        :meth:`FilePlan.already_loaded` tells which of them were only touched.
 
     Returns
     -------
@@ -191,10 +204,21 @@ def plan_files(
     unchanged = [row for row in listed if (row[0], row[1], _utc(row[2])) in seen_stats]
     changed = [row for row in listed if (row[0], row[1], _utc(row[2])) not in seen_stats]
     readable = [row for row in changed if row[1] <= max_bytes]
+    too_large_detail = (f"Unable to read the file as it is larger than {max_bytes} bytes; "
+                        "raise max_file_bytes or split it")
+    too_large = [PassedFile(*row, None, str(FileOutcome.TOO_LARGE), too_large_detail)
+                 for row in changed if row[1] > max_bytes]
+    skipped = [PassedFile(*row, seen_stats[(row[0], row[1], _utc(row[2]))], str(FileOutcome.SKIPPED),
+                          ALREADY_LOADED) for row in unchanged]
+    if not hash_contents:
+        uris = {row[0] for row in readable}
+        return FilePlan(to_process=[PlannedFile(*row, None) for row in readable], skipped=skipped,
+                        too_large=too_large, rejected=rejected,
+                        prior_hashes=frozenset(pair for pair in seen_hashes if pair[0] in uris))
     hashes: dict[str, str] = {}
     problems: dict[str, tuple[str, str]] = {}
     if readable:
-        contents = read_contents(spark, spark.createDataFrame(readable, _LISTING_SCHEMA))
+        contents = read_contents(spark, readable)
         checked = F.lit(None) if inspect is None else inspect(F.col("uri"), F.col("content"))
         for uri, content_hash, problem in contents.select("uri", F.sha2("content", 256), checked).collect():
             hashes[uri] = content_hash
@@ -203,14 +227,8 @@ def plan_files(
     new = [PlannedFile(*row, hashes[row[0]]) for row in readable if (row[0], hashes[row[0]]) not in seen_hashes]
     rejected += [PassedFile(*row, str(FileOutcome.QUARANTINED), problems[row.uri][1], problems[row.uri][0])
                  for row in new if row.uri in problems]
-    skipped = [PassedFile(*row, seen_stats[(row[0], row[1], _utc(row[2]))], str(FileOutcome.SKIPPED),
-                          _ALREADY_LOADED) for row in unchanged]
-    skipped += [PassedFile(*row, hashes[row[0]], str(FileOutcome.SKIPPED), _ALREADY_LOADED)
+    skipped += [PassedFile(*row, hashes[row[0]], str(FileOutcome.SKIPPED), ALREADY_LOADED)
                 for row in readable if (row[0], hashes[row[0]]) in seen_hashes]
-    too_large_detail = (f"Unable to read the file as it is larger than {max_bytes} bytes; "
-                        "raise max_file_bytes or split it")
-    too_large = [PassedFile(*row, None, str(FileOutcome.TOO_LARGE), too_large_detail)
-                 for row in changed if row[1] > max_bytes]
     return FilePlan(to_process=[row for row in new if row.uri not in problems], skipped=skipped,
                     too_large=too_large, rejected=rejected)
 

@@ -78,8 +78,8 @@ def create_table(
     comment: str | None = None,
     cluster_by: Sequence[str] = (),
     change_data_feed: bool = False,
-) -> None:
-    """Create a managed Delta table if it does not exist yet.
+) -> bool:
+    """Create a managed Delta table if it does not exist yet; return whether it was created (so it is empty).
 
     The table gets the log and deleted-file retentions of ``settings`` (they bound how far back
     time travel reaches and when VACUUM really erases deleted rows) and, optionally, liquid
@@ -107,7 +107,7 @@ def create_table(
     if "." not in table:
         raise ValueError(f"'table' must be qualified as database.table, got {table!r}")
     if spark.catalog.tableExists(table):  # one metastore call; Delta's builder would load the table
-        return
+        return False
     _ensure_database(spark, table)
     _clear_uncommitted_location(spark, table)
     builder = (
@@ -124,6 +124,7 @@ def create_table(
     if cluster_by:
         builder = builder.clusterBy(*cluster_by)
     builder.execute()
+    return True
 
 
 def _clear_uncommitted_location(spark: "SparkSession", table: str) -> None:

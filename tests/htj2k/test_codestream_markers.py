@@ -8,7 +8,7 @@ import pytest
 from pydicom.pixels.utils import get_j2k_parameters
 from pydicom.uid import HTJ2K, HTJ2KLossless, HTJ2KLosslessRPCL
 
-from medlake.dicom.htj2k import (
+from medlake.dicom.frames.htj2k import (
     decomposition_levels_for,
     encode_htj2k_frame,
     htj2k_transfer_syntax,

@@ -1,4 +1,4 @@
-"""decode_frame: stored codestream to an array with pydicom's dtype and shape."""
+"""decode_htj2k_frame: stored codestream to an array with pydicom's dtype and shape."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from pydicom import dcmread
 
 from htj2k_testdata import pydicom_frame, read_test_file
-from medlake.dicom.frames import decode_frame, frame_dtype
-from medlake.dicom.htj2k import encode_htj2k_frame, transcode_frames
+from medlake.dicom.frames.htj2k import decode_htj2k_frame, encode_htj2k_frame, frame_dtype
+from medlake.dicom.frames.transcode import transcode_frames
 
 # file, expected dtype, expected shape of one frame
 FRAMES = [
@@ -34,7 +34,7 @@ def test_decode_frame_matches_pydicom(name: str, dtype: str, shape: tuple[int, .
     result = transcode_frames(data)
     stored = result.frames[-1].data
     assert stored is not None
-    frame = decode_frame(stored, ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.BitsStored,
+    frame = decode_htj2k_frame(stored, ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.BitsStored,
                          ds.PixelRepresentation == 1, bits_allocated=ds.BitsAllocated)
     assert (frame.dtype, frame.shape) == (np.dtype(dtype), shape)
     assert frame.dtype == expected.dtype.newbyteorder("=")
@@ -69,9 +69,9 @@ CODESTREAM = encode_htj2k_frame(np.arange(48, dtype=np.uint16).reshape(6, 8) * 1
 )
 def test_decode_frame_rejects_disagreeing_attributes(args: tuple[int, int, int, int, bool], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        decode_frame(CODESTREAM, *args)
+        decode_htj2k_frame(CODESTREAM, *args)
 
 
 def test_decode_frame_rejects_garbage() -> None:
     with pytest.raises(ValueError, match="codestream is invalid"):
-        decode_frame(b"\xff\x4f\xff\x51\x00", 6, 8, 1, 13, False)
+        decode_htj2k_frame(b"\xff\x4f\xff\x51\x00", 6, 8, 1, 13, False)

@@ -9,14 +9,14 @@ import numpy as np
 import openjpeg
 import pytest
 
-from medlake.dicom.htj2k import (
+from medlake.dicom.frames.htj2k import (
     Verification,
     encode_htj2k_frame,
     frame_crc32,
     read_codestream_markers,
     verify_htj2k_frame,
 )
-from medlake.dicom.pixels import conform_frame
+from medlake.dicom.frames.source import conform_frame
 
 RNG = np.random.default_rng(11)
 

@@ -13,8 +13,8 @@ from pydicom.encaps import generate_frames
 from pydicom.uid import ExplicitVRLittleEndian, HTJ2KLosslessRPCL
 
 from htj2k_testdata import read_test_file
-from medlake.dicom.frames import decode_frame
-from medlake.dicom.htj2k import FrameStatus, Verification, transcode_frames
+from medlake.dicom.frames.htj2k import Verification, decode_htj2k_frame
+from medlake.dicom.frames.transcode import FrameStatus, transcode_frames
 from medlake.dicom.writer import OffsetTable, htj2k_output_path, save_htj2k_dicom, write_htj2k_dicom
 from test_pydicom_outcomes import OUTCOMES
 
@@ -47,7 +47,7 @@ def test_output_reads_back_to_the_original_pixels(name: str, offset_table: Offse
         # OpenJPEG, hence pydicom's pylibjpeg plugin, cannot read OpenJPH's 32-bit codestreams.
         count = int(src.get("NumberOfFrames") or 1)
         decoded = [
-            decode_frame(f, ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.BitsStored, ds.PixelRepresentation == 1,
+            decode_htj2k_frame(f, ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.BitsStored, ds.PixelRepresentation == 1,
                          bits_allocated=ds.BitsAllocated)
             for f in generate_frames(ds.PixelData, number_of_frames=count)
         ]

@@ -34,8 +34,9 @@ from pydicom.uid import (
 )
 
 from htj2k_testdata import pydicom_frame, read_test_file
-from medlake.dicom.htj2k import FrameStatus, Verification, transcode_frames
-from medlake.dicom.pixels import PixelAction, PixelAttributes, PolicyDecision, decide_policy, open_pixel_source, iter_frames
+from medlake.dicom.frames.htj2k import Verification
+from medlake.dicom.frames.transcode import FrameStatus, transcode_frames
+from medlake.dicom.frames.source import PixelAction, PixelAttributes, PolicyDecision, decide_policy, open_pixel_source, iter_source_frames
 from medlake.dicom.writer import write_htj2k_dicom
 
 MONO = PixelAttributes("PixelData", 64, 64, 1, 16, 12, 0, "MONOCHROME2", 1, 0)
@@ -153,12 +154,12 @@ def test_only_requested_frames_are_processed() -> None:
 def test_frame_index_out_of_range() -> None:
     source = open_pixel_source(read_test_file("MR_small.dcm"))
     with pytest.raises(ValueError, match=r"range\(1\)"):
-        list(iter_frames(source, [1]))
+        list(iter_source_frames(source, [1]))
 
 
 def test_ybr_is_not_converted_to_rgb() -> None:
     data = read_test_file("SC_ybr_full_422_uncompressed.dcm")
-    frame = next(iter_frames(open_pixel_source(data), [0]))
+    frame = next(iter_source_frames(open_pixel_source(data), [0]))
     rgb = dcmread(BytesIO(data)).pixel_array  # pydicom's default converts to RGB
     np.testing.assert_array_equal(frame, pydicom_frame(data, 0))
     assert not np.array_equal(frame, rgb)

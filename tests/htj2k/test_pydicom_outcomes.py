@@ -19,7 +19,8 @@ from pydicom.data import get_testdata_file
 from pydicom.encaps import generate_frames
 from pydicom.uid import HTJ2KLosslessRPCL, JPEG2000, JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless
 
-from medlake.dicom.htj2k import FrameStatus, InstanceResult, read_codestream_markers, transcode_frames
+from medlake.dicom.frames.htj2k import read_codestream_markers
+from medlake.dicom.frames.transcode import FrameStatus, InstanceResult, transcode_frames
 
 from htj2k_testdata import pydicom_frame, read_test_file
 

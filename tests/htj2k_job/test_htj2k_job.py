@@ -11,8 +11,8 @@ import pytest
 from pydicom import dcmread
 from pydicom.pixels import pixel_array
 
-from medlake.dicom.frame_api import decode_stored_frame, decoded_pixels, get_frame
-from medlake.dicom.frames import decode_frame
+from medlake.dicom.frames.stored import decode_stored_frame, decoded_pixels, get_frame
+from medlake.dicom.frames.htj2k import decode_htj2k_frame
 from medlake.dicom.ingest_job import run_dicom_ingest
 from medlake.dicom.transcode_job import run_htj2k_transcode
 from medlake.tables import table_version
@@ -146,6 +146,6 @@ def test_output_dicom_reads_back_equal(lake: dict[str, Any], name: str) -> None:
         from pydicom.encaps import generate_frames
 
         signed = bool(written.PixelRepresentation)
-        decoded = [decode_frame(f, written.Rows, written.Columns, written.SamplesPerPixel, written.BitsStored, signed)
+        decoded = [decode_htj2k_frame(f, written.Rows, written.Columns, written.SamplesPerPixel, written.BitsStored, signed)
                    for f in generate_frames(written.PixelData, number_of_frames=int(written.NumberOfFrames))]
         np.testing.assert_array_equal(np.stack(decoded), expected)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medlake.dicom.transcode_job import PendingInstance, WorkUnit, assign_tasks, plan_work_units, task_count
+from medlake.dicom.frames.work_units import PendingInstance, WorkUnit, assign_tasks, plan_work_units, task_count
 
 MIB = 1 << 20
 

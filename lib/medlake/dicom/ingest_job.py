@@ -3,54 +3,44 @@
 Steps of :func:`run_dicom_ingest`:
 
 1. List the inputs and plan them with the manifest (``ops.files``): files unchanged since a processed
-   run are skipped, files above ``dicom.max_file_bytes`` are recorded as ``too_large`` unread.
+   run are skipped unread, files above ``dicom.max_file_bytes`` are recorded as ``too_large`` unread.
 2. Read the bytes on the JVM (``binaryFile``) and parse them on executors with ``mapInPandas``
-   calling :func:`medlake.dicom.header.read_instance`; Arrow batches are bounded by bytes.
-3. Split duplicates: one file per SOP Instance UID is kept — the file already in ``dicom.instance``,
-   else the smallest URI of the run — and every other file names its kept twin and how it differs.
+   calling :func:`medlake.dicom.header.read_instance`, which also hashes them: each byte is read
+   once. A file whose bytes hash as when it was last processed is ``skipped`` (only touched).
+3. Bring each file's outcome to the driver (a few columns per file, as the listing already is) and
+   split duplicates there (:mod:`medlake.dicom.duplicates`).
 4. MERGE the kept instances, the quarantined files, then the series, studies and image sets of the
-   studies the run touched; record one ``ops.files`` row per file and print the counts.
+   studies the run touched (:mod:`medlake.dicom.studies`); append one ``ops.files`` row per file.
+   Nothing is written to a table that the run does not change.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
+from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from medlake.config import MedlakeConfig
+from medlake.dicom.duplicates import FileIdentity, split_duplicates
 from medlake.dicom.header import HeaderOptions, InstanceRecord, instance_ddl, read_instance
-from medlake.dicom.hierarchy import aggregate_series, aggregate_studies
-from medlake.dicom.frame_table import FRAME_TABLE
-from medlake.dicom.metadata import build_image_set_rows
+from medlake.dicom.studies import update_studies
 from medlake.dicom.tables import (
-    DICOM_IMAGE_SET,
-    DICOM_INSTANCE,
-    DICOM_QUARANTINE,
-    DICOM_SERIES,
-    DICOM_STUDY,
-    UNCOMPARED_COLUMNS,
-    create_dicom_tables,
-    image_set_schema,
-    instance_schema,
-    series_schema,
-    study_schema,
+    DICOM_INSTANCE, DICOM_QUARANTINE, create_dicom_tables, instance_schema, merge_dicom_rows,
 )
 from medlake.listing import list_files
-from medlake.manifest import FileOutcome, FilePlan, plan_files, read_contents, record_files
-from medlake.quarantine import PositionKind, file_quarantine_rows, write_quarantine
+from medlake.manifest import ALREADY_LOADED, FileOutcome, plan_files, read_contents, record_files
+from medlake.quarantine import PositionKind, quarantine_schema, write_quarantine
+from medlake.runs import RunSummary, start_run
 from medlake.spark_session import session_conf
-from medlake.runs import Run, RunSummary, start_run
-from medlake.tables import WriteResult, merge_into, table_version
 
 if TYPE_CHECKING:
     import pandas as pd
-    from pyspark.sql import Column, DataFrame, SparkSession
-    from pyspark.sql.types import StructType
+    from pyspark.sql import DataFrame, Row, SparkSession
 
-__all__ = ["ARROW_MAX_BYTES_PER_BATCH", "JOB", "READ_SETTINGS", "read_dicom_files", "run_dicom_ingest", "update_studies"]
+__all__ = ["ARROW_MAX_BYTES_PER_BATCH", "JOB", "READ_SETTINGS", "read_dicom_files", "run_dicom_ingest"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -66,7 +56,14 @@ READ_SETTINGS = {
     "spark.sql.files.openCostInBytes": str(_OPEN_COST_BYTES),
 }
 _RECORD_COLUMNS = [f.name for f in fields(InstanceRecord)]
+#: The record columns the driver needs to decide each file's outcome.
+_IDENTITY_COLUMNS = ("source_uri", "sop_instance_uid", "content_sha256", "transfer_syntax_uid", "file_size")
+_OUTCOME_COLUMNS = (*_IDENTITY_COLUMNS, "outcome", "reason", "detail", "study_instance_uid")
 _DICOMDIR_DETAIL = "A DICOMDIR (file-set index), not an instance"
+_MANIFEST_SCHEMA = ("uri string, size long, modification_time timestamp, content_hash string, outcome string, "
+                    "detail string, records_in long, loaded long, duplicates long, quarantined long")
+#: Outcomes that count as one record in.
+_ONE_RECORD = frozenset({str(FileOutcome.LOADED), str(FileOutcome.DUPLICATE), str(FileOutcome.QUARANTINED)})
 
 
 def _read_batches(batches: Iterator["pd.DataFrame"], options: HeaderOptions) -> Iterator["pd.DataFrame"]:
@@ -78,7 +75,7 @@ def _read_batches(batches: Iterator["pd.DataFrame"], options: HeaderOptions) -> 
         yield pd.DataFrame({name: pd.Series([row[name] for row in rows], dtype=object) for name in _RECORD_COLUMNS})
 
 
-def read_dicom_files(spark: "SparkSession", files: "DataFrame", options: HeaderOptions) -> "DataFrame":
+def read_dicom_files(spark: "SparkSession", files: Sequence[tuple[Any, ...]], options: HeaderOptions) -> "DataFrame":
     """Return one instance record per file, read by the JVM and parsed on executors (lazy).
 
     Run the returned DataFrame under :data:`READ_SETTINGS` (``run_dicom_ingest`` sets them while
@@ -89,7 +86,7 @@ def read_dicom_files(spark: "SparkSession", files: "DataFrame", options: HeaderO
     spark
         The session.
     files
-        Files to read: columns ``uri`` and ``size``, as :func:`medlake.listing.listing_frame` makes them.
+        Files to read: ``(uri, size, ...)`` rows such as :class:`medlake.manifest.PlannedFile`.
     options
         How to read each header.
 
@@ -101,185 +98,48 @@ def read_dicom_files(spark: "SparkSession", files: "DataFrame", options: HeaderO
     return read_contents(spark, files).mapInPandas(partial(_read_batches, options=options), instance_ddl())
 
 
-def _with_bookkeeping(rows: "DataFrame", schema: "StructType", run_id: str) -> "DataFrame":
+def _identity(row: "Row") -> FileIdentity:
+    return FileIdentity(row.source_uri, row.sop_instance_uid, row.content_sha256, row.transfer_syntax_uid,
+                        row.file_size)
+
+
+def _held_instances(spark: "SparkSession", sop_uids: Sequence[str]) -> dict[str, FileIdentity]:
+    """Return what ``dicom.instance`` holds for these SOP Instance UIDs (one small job)."""
     from pyspark.sql import functions as F
 
-    return rows.withColumns({"run_id": F.lit(run_id), "updated_at": F.current_timestamp()}).select(
-        *schema.fieldNames())
+    if not sop_uids:
+        return {}
+    wanted = spark.createDataFrame([(uid,) for uid in sop_uids], "sop_instance_uid string")
+    rows = (spark.table(DICOM_INSTANCE).join(F.broadcast(wanted), "sop_instance_uid")
+            .select(*_IDENTITY_COLUMNS).collect())
+    return {row.sop_instance_uid: _identity(row) for row in rows}
 
 
-def _merge(spark: "SparkSession", table: str, rows: "DataFrame", schema: "StructType", key: str,
-           run_id: str) -> WriteResult:
-    """MERGE rows keyed by ``key``, updating only where a data column differs (not bookkeeping)."""
-    compare = [name for name in schema.fieldNames() if name != key and name not in UNCOMPARED_COLUMNS]
-    return merge_into(spark, table, _with_bookkeeping(rows, schema, run_id), [key], compare=compare)
+def _outcome(row: "Row", duplicates: Mapping[str, str]) -> tuple[str, str | None]:
+    """Return a parsed file's manifest outcome and detail."""
+    if row.outcome == str(FileOutcome.QUARANTINED):
+        return row.outcome, _detail(row.reason, row.detail)
+    if row.outcome == str(FileOutcome.DICOMDIR):
+        return row.outcome, _DICOMDIR_DETAIL
+    if row.source_uri in duplicates:
+        return str(FileOutcome.DUPLICATE), duplicates[row.source_uri]
+    return row.outcome, None
 
 
-def _split_duplicates(spark: "SparkSession", loaded: "DataFrame") -> tuple["DataFrame", "DataFrame"]:
-    """Return the records to keep (one per SOP Instance UID) and the duplicates with their detail.
-
-    The kept file is the one ``dicom.instance`` already holds (reread when its file changed), else
-    the run's smallest URI; so a rerun, or another order of inputs, keeps the same file.
-    """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    table = spark.table(DICOM_INSTANCE).select(
-        "sop_instance_uid", F.col("source_uri").alias("_table_uri"),
-        F.col("content_sha256").alias("_table_sha256"), F.col("transfer_syntax_uid").alias("_table_syntax"),
-        F.col("file_size").alias("_table_size"))
-    eligible = F.col("_table_uri").isNull() | (F.col("_table_uri") == F.col("source_uri"))
-    window = Window.partitionBy("sop_instance_uid").orderBy(F.col("_eligible").desc(), F.col("source_uri"))
-    first_eligible = F.first("_eligible").over(window)
-
-    def twin(column: str, table_column: str) -> "Column":
-        return F.when(first_eligible, F.first(column).over(window)).otherwise(F.col(table_column))
-
-    ranked = (loaded.join(table, "sop_instance_uid", "left").withColumn("_eligible", eligible)
-              .withColumns({"_rank": F.row_number().over(window),
-                            "_twin_uri": twin("source_uri", "_table_uri"),
-                            "_twin_sha256": twin("content_sha256", "_table_sha256"),
-                            "_twin_syntax": twin("transfer_syntax_uid", "_table_syntax"),
-                            "_twin_size": twin("file_size", "_table_size")})
-              .localCheckpoint())  # fixed before the MERGE changes dicom.instance
-    is_kept = (F.col("_rank") == 1) & F.col("_eligible")
-    kept = ranked.where(is_kept).select(*_RECORD_COLUMNS)
-    duplicates = ranked.where(~is_kept).select(
-        "source_uri", F.lit(str(FileOutcome.DUPLICATE)).alias("outcome"), _duplicate_detail().alias("detail"))
-    return kept, duplicates
+def _detail(reason: str | None, detail: str | None) -> str | None:
+    """Return a manifest detail: ``<reason>: <message>`` for a quarantined file, else the message."""
+    return ": ".join(part for part in (reason, detail) if part) or None
 
 
-def _duplicate_detail() -> "Column":
-    """Name the kept twin and what differs: nothing, the transfer syntax, or other bytes."""
-    from pyspark.sql import functions as F
-
-    twin = F.col("_twin_uri")
-    same_instance = F.concat(F.lit("same SOP Instance UID as kept "), twin)
-    return (
-        F.when(F.col("content_sha256") == F.col("_twin_sha256"), F.concat(F.lit("byte-identical to kept "), twin))
-        .when(~F.col("transfer_syntax_uid").eqNullSafe(F.col("_twin_syntax")),
-              F.concat(same_instance, F.lit("; transfer syntax "), F.coalesce("transfer_syntax_uid", F.lit("none")),
-                       F.lit(" where the kept file has "), F.coalesce("_twin_syntax", F.lit("none"))))
-        .otherwise(F.concat(same_instance, F.lit("; other bytes ("), F.col("file_size").cast("string"),
-                            F.lit(" bytes where the kept file has "), F.col("_twin_size").cast("string"),
-                            F.lit(")")))
-    )
+def _manifest_row(uri: str, size: int, modified: datetime, content_hash: str | None, outcome: str,
+                  detail: str | None) -> tuple[Any, ...]:
+    counted = [int(outcome == str(o)) for o in (FileOutcome.LOADED, FileOutcome.DUPLICATE, FileOutcome.QUARANTINED)]
+    return (uri, size, modified, content_hash, outcome, detail, int(outcome in _ONE_RECORD), *counted)
 
 
-def _quarantine_rows(records: "DataFrame", run_id: str) -> "DataFrame":
-    from pyspark.sql import functions as F
-
-    return records.where(F.col("outcome") == str(FileOutcome.QUARANTINED)).select(
-        "source_uri", F.lit(0).cast("long").alias("position"),
-        F.lit(str(PositionKind.FILE)).alias("position_kind"), "reason", "detail",
-        F.lit(None).cast("string").alias("raw_text"), F.col("content_sha256").alias("content_hash"),
-        F.lit(run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"))
-
-
-def _file_outcomes(records: "DataFrame", duplicates: "DataFrame") -> "DataFrame":
-    """Return ``source_uri, outcome, detail, content_hash`` for every parsed file."""
-    from pyspark.sql import functions as F
-
-    detail = (F.when(F.col("outcome") == str(FileOutcome.QUARANTINED), F.concat_ws(": ", "reason", "detail"))
-              .when(F.col("outcome") == str(FileOutcome.DICOMDIR), F.lit(_DICOMDIR_DETAIL)))
-    duplicate_uris = duplicates.select("source_uri", F.col("outcome").alias("_duplicate"),
-                                       F.col("detail").alias("_duplicate_detail"))
-    return (records.select("source_uri", "outcome", detail.alias("detail"), F.col("content_sha256").alias("content_hash"))
-            .join(duplicate_uris, "source_uri", "left")
-            .select("source_uri", F.coalesce("_duplicate", "outcome").alias("outcome"),
-                    F.coalesce("_duplicate_detail", "detail").alias("detail"), "content_hash"))
-
-
-def _manifest_rows(planned: "DataFrame", outcomes: "DataFrame") -> "DataFrame":
-    """Return one ``ops.files`` row per listed file: planned outcomes, or the parsed file's outcome."""
-    from pyspark.sql import functions as F
-
-    parsed = outcomes.select(F.col("source_uri").alias("uri"), F.col("outcome").alias("_outcome"),
-                             F.col("detail").alias("_detail"), F.col("content_hash").alias("_hash"))
-    rows = (planned.join(parsed, "uri", "left")
-            .select("uri", "size", "modification_time", F.coalesce("_hash", "content_hash").alias("content_hash"),
-                    F.coalesce("outcome", "_outcome").alias("outcome"), F.coalesce("detail", "_detail").alias("detail")))
-    one_record = F.col("outcome").isin(str(FileOutcome.LOADED), str(FileOutcome.DUPLICATE),
-                                       str(FileOutcome.QUARANTINED))
-
-    def count_if(outcome: FileOutcome) -> "Column":
-        return (F.col("outcome") == str(outcome)).cast("long")
-
-    return rows.withColumns({
-        "records_in": one_record.cast("long"), "loaded": count_if(FileOutcome.LOADED),
-        "duplicates": count_if(FileOutcome.DUPLICATE), "quarantined": count_if(FileOutcome.QUARANTINED),
-    })
-
-
-def _plan(spark: "SparkSession", config: MedlakeConfig, inputs: Sequence[str]) -> tuple["DataFrame", FilePlan]:
-    """Return every listed file with its planned outcome (null: to be parsed), and the plan."""
-    from pyspark.sql import functions as F
-
-    plan = plan_files(spark, JOB, list_files(spark, inputs), max_bytes=config.dicom.max_file_bytes,
-                      settings=config.tables)
-    to_parse = plan.to_process_frame(spark).withColumns({"outcome": F.lit(None).cast("string"),
-                                                         "detail": F.lit(None).cast("string")})
-    columns = ["uri", "size", "modification_time", "content_hash", "outcome", "detail"]
-    rejected = plan.rejected_frame(spark).withColumn("detail", F.concat_ws(": ", "reason", "detail"))
-    planned = to_parse.select(*columns).unionByName(plan.passed_by_frame(spark).select(*columns)).unionByName(
-        rejected.select(*columns))
-    return planned, plan
-
-
-def update_studies(spark: "SparkSession", config: MedlakeConfig, run: Run, touched: "DataFrame") -> int:
-    """Rebuild the series, study and image set rows of the touched studies from ``dicom.instance``.
-
-    Image set documents get the ``ImageFrames`` of the frames ``dicom.frame`` holds, so the ingest
-    and the HTJ2K job (which calls this after writing frames) build the same documents.
-
-    Returns the number of image sets the touched studies form.
-    """
-    with run.stage("hierarchy") as logged:
-        return _update_hierarchy(spark, config, run, touched, logged)
-
-
-def _update_hierarchy(spark: "SparkSession", config: MedlakeConfig, run: Run, touched: "DataFrame",
-                      logged: dict[str, int]) -> int:
-    from delta.tables import DeltaTable
-    from pyspark.sql import functions as F
-
-    instances = spark.table(DICOM_INSTANCE).join(F.broadcast(touched), "study_instance_uid")
-    series = _merge(spark, DICOM_SERIES, aggregate_series(instances), series_schema(), "series_instance_uid",
-                    run.run_id)
-    studies = _merge(spark, DICOM_STUDY, aggregate_studies(instances), study_schema(), "study_instance_uid",
-                     run.run_id)
-    frames = spark.table(FRAME_TABLE) if spark.catalog.tableExists(FRAME_TABLE) else None
-    image_sets = build_image_set_rows(instances, config.dicom.datastore_id, frames).persist()
-    image_set_result = _merge(spark, DICOM_IMAGE_SET, image_sets, image_set_schema(), "image_set_id", run.run_id)
-    stale = (spark.table(DICOM_IMAGE_SET).join(F.broadcast(touched), "study_instance_uid")
-             .join(image_sets.select("image_set_id"), "image_set_id", "left_anti").select("image_set_id"))
-    stale_ids = [row.image_set_id for row in stale.collect()]
-    for result in (series, studies, image_set_result):
-        if result.version is not None:
-            run.summary.table_versions[result.table] = result.version
-    if stale_ids:  # a touched study whose instances no longer form these image sets
-        DeltaTable.forName(spark, DICOM_IMAGE_SET).delete(F.col("image_set_id").isin(stale_ids))
-        run.summary.table_versions[DICOM_IMAGE_SET] = table_version(spark, DICOM_IMAGE_SET)
-    image_set_count = image_sets.count()
-    image_sets.unpersist()
-    logged.update(series_changed=series.changed, studies_changed=studies.changed,
-                  image_sets_changed=image_set_result.changed, image_sets_deleted=len(stale_ids))
-    return image_set_count
-
-
-def _load(spark: "SparkSession", config: MedlakeConfig, run: Run, records: "DataFrame") -> tuple["DataFrame", int]:
-    """Write the parsed records to the tables; return each parsed file's outcome and the image set count."""
-    from pyspark.sql import functions as F
-
-    with run.stage("instances") as logged:
-        kept, duplicates = _split_duplicates(spark, records.where(F.col("outcome") == str(FileOutcome.LOADED)))
-        instance_result = _merge(spark, DICOM_INSTANCE, kept, instance_schema(), "sop_instance_uid", run.run_id)
-        run.summary.table_versions[DICOM_INSTANCE] = instance_result.version or 0
-        touched = kept.select("study_instance_uid").distinct().persist()
-        logged.update(inserted=instance_result.inserted, updated=instance_result.updated, studies=touched.count())
-    image_sets = update_studies(spark, config, run, touched) if not touched.isEmpty() else 0
-    touched.unpersist()
-    return _file_outcomes(records, duplicates), image_sets
+def _quarantine_row(uri: str, reason: str, detail: str | None, content_hash: str | None, run_id: str,
+                    now: datetime) -> tuple[Any, ...]:
+    return (uri, 0, str(PositionKind.FILE), reason, detail, None, content_hash, run_id, now)
 
 
 def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Sequence[str]) -> RunSummary:
@@ -317,39 +177,74 @@ def run_dicom_ingest(spark: "SparkSession", config: MedlakeConfig, inputs: Seque
     from pyspark.sql import functions as F
 
     with start_run(spark, JOB, config.tables) as run:
+        now = datetime.now(UTC)
         with run.stage("create tables"):
-            create_dicom_tables(spark, config.tables)
+            created = create_dicom_tables(spark, config.tables)
         with run.stage("plan") as logged:
-            planned, plan = _plan(spark, config, inputs)
-            to_parse = planned.where(F.col("outcome").isNull())
-            to_parse_count = len(plan.to_process)
-            logged.update(files=to_parse_count + len(plan.skipped) + len(plan.too_large) + len(plan.rejected),
-                          to_parse=to_parse_count)
-        outcomes = spark.createDataFrame([], "source_uri string, outcome string, detail string, content_hash string")
+            plan = plan_files(spark, JOB, list_files(spark, inputs), max_bytes=config.dicom.max_file_bytes,
+                              settings=config.tables, hash_contents=False)
+            logged.update(files=len(plan.to_process) + len(plan.skipped) + len(plan.too_large) + len(plan.rejected),
+                          to_parse=len(plan.to_process))
+        manifest = [_manifest_row(f.uri, f.size, f.modification_time, f.content_hash, f.outcome,
+                                  _detail(f.reason, f.detail)) for f in plan.skipped + plan.too_large + plan.rejected]
+        quarantine = [_quarantine_row(f.uri, f.reason, f.detail, f.content_hash, run.run_id, now)
+                      for f in plan.rejected if f.reason is not None]
         records, image_sets = None, 0
-        if to_parse_count:
+        if plan.to_process:
             with run.stage("parse") as logged, session_conf(spark, READ_SETTINGS):
-                records = read_dicom_files(spark, to_parse, HeaderOptions.from_config(config.dicom)).persist()
-                logged.update(files=records.count())
-            outcomes, image_sets = _load(spark, config, run, records)
-        with run.stage("quarantine"):
-            quarantine = file_quarantine_rows(plan.rejected_frame(spark), run.run_id)
-            if records is not None:
-                quarantine = quarantine.unionByName(_quarantine_rows(records, run.run_id))
-            if not quarantine.isEmpty():
-                result = write_quarantine(spark, DICOM_QUARANTINE, quarantine, config.tables)
-                run.summary.table_versions[DICOM_QUARANTINE] = result.version or 0
+                records = read_dicom_files(spark, plan.to_process, HeaderOptions.from_config(config.dicom)).persist()
+                parsed = records.select(*_OUTCOME_COLUMNS).collect()  # fills the cache, one job
+                logged.update(files=len(parsed))
+            listed = {f.uri: f for f in plan.to_process}
+            fresh = [row for row in parsed if not plan.already_loaded(row.source_uri, row.content_sha256)]
+            manifest += [_manifest_row(row.source_uri, listed[row.source_uri].size,
+                                       listed[row.source_uri].modification_time, row.content_sha256,
+                                       str(FileOutcome.SKIPPED), ALREADY_LOADED)
+                         for row in parsed if plan.already_loaded(row.source_uri, row.content_sha256)]
+            with run.stage("instances") as logged:
+                loaded = [_identity(row) for row in fresh if row.outcome == str(FileOutcome.LOADED)]
+                held = {} if DICOM_INSTANCE in created else _held_instances(
+                    spark, sorted({f.sop_instance_uid for f in loaded}))
+                kept, duplicates = split_duplicates(loaded, held)
+                kept_uris = {f.source_uri for f in kept}
+                touched = sorted({row.study_instance_uid for row in fresh if row.source_uri in kept_uris})
+                if kept:
+                    uris = spark.createDataFrame([(uri,) for uri in sorted(kept_uris)], "source_uri string")
+                    result = merge_dicom_rows(spark, DICOM_INSTANCE, records.join(F.broadcast(uris), "source_uri"),
+                                              instance_schema(), "sop_instance_uid", run.run_id)
+                    if result.changed:
+                        run.summary.table_versions[DICOM_INSTANCE] = result.version or 0
+                    logged.update(inserted=result.inserted, updated=result.updated)
+                logged.update(kept=len(kept), duplicates=len(duplicates), studies=len(touched))
+            for row in fresh:
+                outcome, detail = _outcome(row, duplicates)
+                manifest.append(_manifest_row(row.source_uri, listed[row.source_uri].size,
+                                              listed[row.source_uri].modification_time, row.content_sha256,
+                                              outcome, detail))
+                if outcome == str(FileOutcome.QUARANTINED):
+                    quarantine.append(_quarantine_row(row.source_uri, row.reason, row.detail, row.content_sha256,
+                                                      run.run_id, now))
+            if touched:
+                image_sets = update_studies(spark, config, run, spark.createDataFrame(
+                    [(uid,) for uid in touched], "study_instance_uid string"))
+        if quarantine:
+            with run.stage("quarantine") as logged:
+                result = write_quarantine(spark, DICOM_QUARANTINE,
+                                          spark.createDataFrame(quarantine, quarantine_schema()), config.tables)
+                if result.changed:
+                    run.summary.table_versions[DICOM_QUARANTINE] = result.version or 0
+                logged.update(inserted=result.inserted, updated=result.updated)
         with run.stage("manifest"):
-            manifest = _manifest_rows(planned, outcomes).persist()
-            counts = {row.outcome: row["count"] for row in manifest.groupBy("outcome").count().collect()}
-            record_files(spark, JOB, run.run_id, manifest, config.tables)
-        run.summary.add(files=sum(counts.values()), **{
-            name: counts.get(str(outcome), 0) for name, outcome in (
+            record_files(spark, JOB, run.run_id, spark.createDataFrame(manifest, _MANIFEST_SCHEMA), config.tables)
+        if records is not None:
+            records.unpersist()
+        counts = {str(outcome): 0 for outcome in FileOutcome}
+        for entry in manifest:
+            counts[entry[4]] += 1
+        run.summary.add(files=len(manifest), **{
+            name: counts[str(outcome)] for name, outcome in (
                 ("loaded", FileOutcome.LOADED), ("duplicates", FileOutcome.DUPLICATE),
                 ("dicomdir", FileOutcome.DICOMDIR), ("quarantined", FileOutcome.QUARANTINED),
                 ("too_large", FileOutcome.TOO_LARGE), ("skipped", FileOutcome.SKIPPED))})
         run.summary.add(image_sets=image_sets)
-        for frame in (manifest, records):
-            if frame is not None:
-                frame.unpersist()
         return run.finish()

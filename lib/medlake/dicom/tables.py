@@ -1,15 +1,16 @@
-"""Names and schemas of the ``dicom`` tables written by DICOM ingest, and their creation."""
+"""Names and schemas of the ``dicom`` tables written by DICOM ingest, their creation and their MERGE."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from medlake.config import TableConfig
 from medlake.dicom.header import instance_ddl
-from medlake.tables import create_table
+from medlake.tables import WriteResult, create_table, merge_into
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "RECORD_ONLY_COLUMNS",
     "UNCOMPARED_COLUMNS",
     "create_dicom_tables",
+    "merge_dicom_rows",
     "image_set_schema",
     "instance_schema",
     "series_schema",
@@ -123,16 +125,40 @@ def image_set_schema() -> "StructType":
     })
 
 
-def create_dicom_tables(spark: "SparkSession", settings: TableConfig) -> None:
+def create_dicom_tables(spark: "SparkSession", settings: TableConfig) -> set[str]:
     """Create ``dicom.instance``, ``dicom.series``, ``dicom.study`` and ``dicom.image_set`` where missing.
 
-    ``dicom.quarantine`` is created by :func:`medlake.quarantine.write_quarantine` on first use.
+    The missing ones are created at the same time (each creation waits mostly on the metastore and
+    its first Delta commit); their names are returned (they are empty). ``dicom.quarantine`` is
+    created by :func:`medlake.quarantine.write_quarantine` on first use.
     """
-    create_table(spark, DICOM_INSTANCE, instance_schema(), settings=settings,
-                 comment="One row per SOP Instance UID: typed header columns and the DICOM JSON")
-    create_table(spark, DICOM_SERIES, series_schema(), settings=settings,
-                 comment="One row per series, aggregated from dicom.instance")
-    create_table(spark, DICOM_STUDY, study_schema(), settings=settings,
-                 comment="One row per study, aggregated from dicom.instance")
-    create_table(spark, DICOM_IMAGE_SET, image_set_schema(), settings=settings,
-                 comment="One image set metadata document per image set (AWS HealthImaging layout)")
+    tables = [
+        (DICOM_INSTANCE, instance_schema(), "One row per SOP Instance UID: typed header columns and the DICOM JSON"),
+        (DICOM_SERIES, series_schema(), "One row per series, aggregated from dicom.instance"),
+        (DICOM_STUDY, study_schema(), "One row per study, aggregated from dicom.instance"),
+        (DICOM_IMAGE_SET, image_set_schema(),
+         "One image set metadata document per image set (AWS HealthImaging layout)"),
+    ]
+    missing = [table for table in tables if not spark.catalog.tableExists(table[0])]
+    if not missing:
+        return set()
+    spark.sql("CREATE DATABASE IF NOT EXISTS `dicom`")
+    with ThreadPoolExecutor(max_workers=len(missing)) as pool:
+        for done in [pool.submit(create_table, spark, name, schema, settings=settings, comment=comment)
+                     for name, schema, comment in missing]:
+            done.result()
+    return {name for name, _, _ in missing}
+
+
+def _with_bookkeeping(rows: "DataFrame", schema: "StructType", run_id: str) -> "DataFrame":
+    from pyspark.sql import functions as F
+
+    return rows.withColumns({"run_id": F.lit(run_id), "updated_at": F.current_timestamp()}).select(
+        *schema.fieldNames())
+
+
+def merge_dicom_rows(spark: "SparkSession", table: str, rows: "DataFrame", schema: "StructType", key: str,
+                     run_id: str) -> WriteResult:
+    """MERGE rows keyed by ``key``, updating only where a data column differs (not bookkeeping)."""
+    compare = [name for name in schema.fieldNames() if name != key and name not in UNCOMPARED_COLUMNS]
+    return merge_into(spark, table, _with_bookkeeping(rows, schema, run_id), [key], compare=compare)

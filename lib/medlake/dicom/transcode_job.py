@@ -7,15 +7,19 @@ sample x frames): each instance not yet in ``dicom.frame`` (by SOP Instance UID 
 SHA-256) is cut into *work units*, groups of consecutive frames holding at most
 ``dicom.max_task_pixel_bytes`` of decoded pixels (at least one frame), so a 1 000-frame instance
 spreads over many tasks. Units are packed into tasks by decoded pixel bytes (longest first onto the
-least loaded task) and each unit is sent to exactly its task's partition. The source bytes are read
-on the JVM (``binaryFile``), joined to the units, and a ``mapInPandas`` adapter calls
-:func:`process_work_unit` per unit: it checks the bytes' SHA-256 against the hash recorded at
-ingest (a changed or missing source is quarantined as ``source_changed``, never transcoded), then
-:func:`medlake.dicom.htj2k.transcode_frames` decodes, encodes and verifies one frame at a time.
-Arrow batches are bounded by ``spark.sql.execution.arrow.maxBytesPerBatch``.
+least loaded task) and each unit is sent to exactly its task's partition.
 
-Each work unit carries its whole source file (``binaryFile`` cannot read a byte range), so a task
-holds the encoded file plus one decoded frame at a time, plus the unit's output.
+Each byte of a source is read once: a file is read on the JVM (``binaryFile``) by one task, which
+hashes it (SHA-256, against the hash recorded at ingest) and cuts from it, per work unit, only
+what the unit needs: the data set before Pixel Data and the bytes of the unit's frames (offsets
+from ``dicom.instance``; see :meth:`~medlake.dicom.frames.work_units.WorkUnit.source_slice`). Only
+these slices cross the shuffle to the units' tasks, so a 1 000-frame file is not shipped to 8 tasks
+whole. Deflated data sets, bit-packed or subsampled native pixel data and encapsulated frames
+whose fragments cannot be told apart travel whole. A ``mapInPandas`` adapter calls
+:func:`process_work_unit` per unit: a changed or missing source is quarantined as
+``source_changed``, never transcoded; otherwise
+:func:`medlake.dicom.frames.transcode.transcode_frames` decodes, encodes and verifies one frame at a
+time. Arrow batches are bounded by ``spark.sql.execution.arrow.maxBytesPerBatch``.
 
 Results
 -------
@@ -28,13 +32,10 @@ whose frames are all transcoded is also written as an HTJ2K DICOM file under tha
 from __future__ import annotations
 
 import hashlib
-import heapq
 import logging
-import math
 import os
 import socket
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from medlake.config import MedlakeConfig
-from medlake.dicom.frame_table import (
+from medlake.dicom.frames.table import (
     FRAME_TABLE,
     FrameAction,
     attach_image_sets,
@@ -51,9 +52,11 @@ from medlake.dicom.frame_table import (
     frame_schema,
     write_frames,
 )
-from medlake.dicom.htj2k import FrameStatus, transcode_frames
-from medlake.dicom.ingest_job import update_studies
-from medlake.dicom.pixels import PixelAction
+from medlake.dicom.frames.transcode import FrameStatus, transcode_frames
+from medlake.dicom.studies import update_studies
+from medlake.dicom.tables import DICOM_IMAGE_SET, DICOM_INSTANCE, DICOM_QUARANTINE
+from medlake.dicom.frames.work_units import PendingInstance, WorkUnit, assign_tasks, plan_work_units, task_count
+from medlake.dicom.frames.source import PixelAction, SourceSlice
 from medlake.dicom.writer import OffsetTable, save_htj2k_dicom, write_htj2k_dicom
 from medlake.quarantine import (
     PositionKind, QuarantineReason, file_quarantine_rows, quarantine_schema, write_quarantine,
@@ -65,26 +68,15 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
-    "INSTANCE_TABLE",
-    "IMAGE_SET_TABLE",
     "JOB",
-    "QUARANTINE_TABLE",
-    "PendingInstance",
-    "WorkUnit",
-    "assign_tasks",
-    "plan_work_units",
     "process_work_unit",
     "run_htj2k_transcode",
-    "task_count",
     "write_instance_file",
 ]
 
 LOGGER = logging.getLogger(__name__)
 
 JOB = "htj2k_transcode"
-INSTANCE_TABLE = "dicom.instance"
-IMAGE_SET_TABLE = "dicom.image_set"
-QUARANTINE_TABLE = "dicom.quarantine"
 
 #: Quarantine reasons this job gives for a given source content; such instances are not retried
 #: until their content changes. ``source_changed`` is retried: the file may come back.
@@ -98,153 +90,11 @@ _ACTIONS = {FrameStatus.TRANSCODED: FrameAction.TRANSCODED, FrameStatus.KEPT: Fr
 #: Most series named in the stage lines of one run; the rest are only counted.
 _MAX_SERIES_LINES = 50
 _KIND_FRAME, _KIND_QUARANTINE = "frame", "quarantine"
-
-
-@dataclass(frozen=True)
-class PendingInstance:
-    """An ingested instance with pixel data still to transcode: what ``dicom.instance`` says of it."""
-
-    sop_instance_uid: str
-    study_instance_uid: str
-    series_instance_uid: str
-    source_uri: str
-    content_hash: str
-    image_set_id: str | None = None
-    number_of_frames: int | None = None
-    rows: int | None = None
-    columns: int | None = None
-    samples_per_pixel: int | None = None
-    bits_allocated: int | None = None
-    pixel_data_length: int | None = None
-    pixel_data_encapsulated: bool | None = None
-
-    @property
-    def frames(self) -> int:
-        """Return the number of frames to process (1 when the header gives no usable count)."""
-        return self.number_of_frames if self.number_of_frames and self.number_of_frames > 0 else 1
-
-    @property
-    def frame_pixel_bytes(self) -> int:
-        """Return the decoded size of one frame (at least 1, so every frame weighs something)."""
-        sample_bytes = max(1, math.ceil((self.bits_allocated or 8) / 8))
-        return max(1, (self.rows or 0) * (self.columns or 0) * (self.samples_per_pixel or 1) * sample_bytes)
-
-    def missing_pixel_bytes(self) -> int:
-        """Return how many bytes native Pixel Data lacks for the frames the header declares (0: none).
-
-        Counted at the least the header allows (1-bit pixels packed, three samples possibly 4:2:2
-        subsampled), so a valid file never lacks any; encapsulated pixel data is not judged here.
-
-        Examples
-        --------
-        >>> bomb = PendingInstance("1.2", "1", "1.1", "file:/a.dcm", "0" * 64, number_of_frames=1000,
-        ...                        rows=65535, columns=65535, samples_per_pixel=1, bits_allocated=16,
-        ...                        pixel_data_length=512, pixel_data_encapsulated=False)
-        >>> bomb.missing_pixel_bytes()
-        8589672449488
-        """
-        if self.pixel_data_encapsulated or self.pixel_data_length is None:
-            return 0
-        samples = 2 if self.samples_per_pixel == 3 else (self.samples_per_pixel or 1)
-        bits = self.frames * (self.rows or 0) * (self.columns or 0) * samples * (self.bits_allocated or 0)
-        return max(0, -(-bits // 8) - self.pixel_data_length)
-
-
-@dataclass(frozen=True)
-class WorkUnit:
-    """Frames ``frame_start`` to ``frame_end - 1`` (0-based) of one instance: one ``transcode_frames`` call."""
-
-    instance: PendingInstance
-    frame_start: int
-    frame_end: int
-
-    @property
-    def pixel_bytes(self) -> int:
-        """Return the decoded pixel bytes of the unit's frames."""
-        return (self.frame_end - self.frame_start) * self.instance.frame_pixel_bytes
-
-    def as_row(self) -> dict[str, Any]:
-        """Return the unit as a flat row (instance fields, frame range, pixel bytes)."""
-        return {**asdict(self.instance), "frame_start": self.frame_start, "frame_end": self.frame_end,
-                "pixel_bytes": self.pixel_bytes}
-
-
-def plan_work_units(instances: Iterable[PendingInstance], max_task_pixel_bytes: int) -> list[WorkUnit]:
-    """Cut each instance into groups of consecutive frames of at most ``max_task_pixel_bytes``.
-
-    A frame larger than the limit is a unit on its own.
-
-    Parameters
-    ----------
-    instances
-        The instances to transcode.
-    max_task_pixel_bytes
-        The most decoded pixel bytes one unit may hold.
-
-    Returns
-    -------
-    list of WorkUnit
-        In instance order, frames ascending.
-
-    Raises
-    ------
-    ValueError
-        If ``max_task_pixel_bytes`` is not positive.
-
-    Examples
-    --------
-    >>> ct = PendingInstance("1.2", "1", "1.1", "file:/a.dcm", "0" * 64, number_of_frames=1000,
-    ...                      rows=512, columns=512, samples_per_pixel=1, bits_allocated=16)
-    >>> units = plan_work_units([ct], 64 << 20)
-    >>> len(units), units[0].frame_end, units[-1].frame_start, units[-1].frame_end
-    (8, 128, 896, 1000)
-    """
-    if max_task_pixel_bytes < 1:
-        raise ValueError(f"'max_task_pixel_bytes' must be positive, not {max_task_pixel_bytes}")
-    units = []
-    for instance in instances:
-        per_unit = max(1, max_task_pixel_bytes // instance.frame_pixel_bytes)
-        for start in range(0, instance.frames, per_unit):
-            units.append(WorkUnit(instance, start, min(start + per_unit, instance.frames)))
-    return units
-
-
-def task_count(units: Sequence[WorkUnit], max_task_pixel_bytes: int, parallelism: int) -> int:
-    """Return how many tasks to run: enough for the pixel bound, a multiple of the cores, at most one per unit.
-
-    Examples
-    --------
-    >>> unit = WorkUnit(PendingInstance("1", "1", "1", "f", "h", rows=10, columns=10), 0, 1)
-    >>> task_count([unit] * 7, 250, 2), task_count([unit] * 3, 10_000, 2), task_count([], 1, 2)
-    (4, 2, 0)
-    """
-    if not units:
-        return 0
-    total = sum(unit.pixel_bytes for unit in units)
-    needed = max(1, math.ceil(total / max_task_pixel_bytes))
-    cores = max(1, parallelism)
-    return min(len(units), math.ceil(needed / cores) * cores)
-
-
-def assign_tasks(units: Sequence[WorkUnit], tasks: int) -> list[int]:
-    """Assign each unit a task in ``range(tasks)``, balancing decoded pixel bytes (largest first, least loaded).
-
-    Examples
-    --------
-    >>> inst = PendingInstance("1", "1", "1", "f", "h", number_of_frames=6, rows=1, columns=1)
-    >>> units = [WorkUnit(inst, 0, 4), WorkUnit(inst, 4, 5), WorkUnit(inst, 5, 6), WorkUnit(inst, 0, 2)]
-    >>> assign_tasks(units, 2)
-    [0, 1, 1, 1]
-    """
-    if tasks < 1:
-        raise ValueError(f"'tasks' must be at least 1, not {tasks}")
-    loads = [(0, task) for task in range(tasks)]
-    assigned = [0] * len(units)
-    for index in sorted(range(len(units)), key=lambda i: (-units[i].pixel_bytes, i)):
-        load, task = heapq.heappop(loads)
-        assigned[index] = task
-        heapq.heappush(loads, (load + units[index].pixel_bytes, task))
-    return assigned
+#: A work unit as :meth:`WorkUnit.as_row` gives it, and the partition key of its task.
+_PLAN_DDL = ("sop_instance_uid string, study_instance_uid string, series_instance_uid string, source_uri string, "
+             "content_hash string, image_set_id string, frame_start int, frame_end int, pixel_bytes bigint, "
+             "header_length bigint, slice_start bigint, slice_end bigint, fragments array<array<bigint>>, "
+             "task_key bigint")
 
 
 def _quarantine_row(unit: Mapping[str, Any], reason: str, position: int, kind: PositionKind,
@@ -255,7 +105,16 @@ def _quarantine_row(unit: Mapping[str, Any], reason: str, position: int, kind: P
             "position_kind": str(kind), "detail": detail}
 
 
-def process_work_unit(unit: Mapping[str, Any], content: bytes | None, run_id: str,
+def _byte_range(unit: Mapping[str, Any]) -> SourceSlice | None:
+    """Return the unit's :class:`SourceSlice`, or None when it holds the whole file."""
+    if unit.get("header_length") is None or pd.isna(unit["header_length"]):
+        return None
+    listed = unit.get("fragments")  # an array of arrays from Arrow, or None
+    fragments = () if listed is None else tuple((int(f[0]), int(f[1]), int(f[2])) for f in listed)
+    return SourceSlice(int(unit["header_length"]), int(unit["slice_start"]), int(unit["slice_end"]), fragments)
+
+
+def process_work_unit(unit: Mapping[str, Any], content: bytes | None, source_sha256: str | None, run_id: str,
                       encoded_by: str) -> list[dict[str, Any]]:
     """Transcode one work unit from its source bytes; return ``dicom.frame`` and quarantine rows.
 
@@ -264,7 +123,10 @@ def process_work_unit(unit: Mapping[str, Any], content: bytes | None, run_id: st
     unit
         A :meth:`WorkUnit.as_row` row.
     content
-        The source file's bytes as read now, or ``None`` if the file is missing.
+        The unit's bytes of its source as read now: the whole file, or (``header_length`` set) the
+        :class:`~medlake.dicom.frames.source.SourceSlice` the row names; ``None`` if the file is missing.
+    source_sha256
+        The SHA-256 of the whole source file as read now (hashed once per file, by the task that read it).
     run_id
         The run's id, stored with each frame.
     encoded_by
@@ -273,19 +135,19 @@ def process_work_unit(unit: Mapping[str, Any], content: bytes | None, run_id: st
     Returns
     -------
     list of dict
-        Rows with ``kind`` ``frame`` (the :func:`~medlake.dicom.frame_table.frame_schema` columns)
+        Rows with ``kind`` ``frame`` (the :func:`~medlake.dicom.frames.table.frame_schema` columns)
         or ``quarantine`` (reason, position, position kind, detail). Nothing is raised for the
         data's sake.
     """
     if content is None:
         return [_quarantine_row(unit, QuarantineReason.SOURCE_CHANGED, 0, PositionKind.FILE,
                                 "Unable to transcode the instance as its source file is missing")]
-    if hashlib.sha256(content).hexdigest() != unit["content_hash"]:
+    if source_sha256 != unit["content_hash"]:
         return [_quarantine_row(unit, QuarantineReason.SOURCE_CHANGED, 0, PositionKind.FILE,
                                 "Unable to transcode the instance as its source file's SHA-256 differs "
                                 "from the one recorded at ingest; ingest it again")]
-    indices = range(unit["frame_start"], unit["frame_end"])
-    result = transcode_frames(content, indices)
+    indices = range(int(unit["frame_start"]), int(unit["frame_end"]))
+    result = transcode_frames(content, indices, _byte_range(unit))
     if result.failure is not None or result.attributes is None or result.decision is None:
         return [_quarantine_row(unit, result.failure or QuarantineReason.PIXEL_DECODE_FAILED, 0,
                                 PositionKind.FILE, result.detail)]
@@ -375,9 +237,9 @@ def _transcode_batches(batches: Iterator[pd.DataFrame], run_id: str, ddl: str) -
     encoded_by = f"{socket.gethostname()}:{os.getpid()}"
     for batch in batches:
         for unit in batch.to_dict("records"):
-            content = unit.pop("content")
-            yield _to_pandas(process_work_unit(unit, None if content is None else bytes(content), run_id,
-                                               encoded_by), ddl)
+            content, source_sha256 = unit.pop("content"), unit.pop("source_sha256")
+            yield _to_pandas(process_work_unit(unit, None if content is None else bytes(content), source_sha256,
+                                               run_id, encoded_by), ddl)
 
 
 def _write_file_batches(batches: Iterator[pd.DataFrame], output_dir: str) -> Iterator[pd.DataFrame]:
@@ -416,17 +278,14 @@ def _existing_files(spark: "SparkSession", uris: Sequence[str]) -> list[str]:
 
 
 def _read_sources(spark: "SparkSession", uris: Sequence[str]) -> "DataFrame":
-    """Return ``uri_key``, ``content`` of the files among ``uris`` that exist (read on the JVM)."""
+    """Return ``uri_key``, ``content``, ``source_sha256`` of files that exist (read on the JVM, hashed once each)."""
     from pyspark.sql import functions as F
 
-    existing = _existing_files(spark, sorted(set(uris)))
-    if not existing:
-        return spark.createDataFrame([], "uri_key string, content binary")
-    from medlake.listing import reader_path
+    from medlake.listing import read_binary
 
-    return (spark.read.format("binaryFile").option("ignoreMissingFiles", "true")
-            .load([reader_path(uri) for uri in existing])
-            .select(_uri_key(F.col("path")).alias("uri_key"), "content"))
+    return (read_binary(spark, sorted(set(uris)), ignore_missing=True)
+            .select(_uri_key(F.col("path")).alias("uri_key"), "content",
+                    F.sha2("content", 256).alias("source_sha256")))
 
 
 def _task_keys(spark: "SparkSession", tasks: int) -> dict[int, int]:
@@ -448,7 +307,7 @@ def _task_keys(spark: "SparkSession", tasks: int) -> dict[int, int]:
 
 def _loaded_instances(spark: "SparkSession") -> "DataFrame":
     """Return ``dicom.instance`` rows of loaded files (tables that keep only loaded rows have no ``outcome``)."""
-    table = spark.table(INSTANCE_TABLE)
+    table = spark.table(DICOM_INSTANCE)
     return table.where("outcome = 'loaded'") if "outcome" in table.columns else table
 
 
@@ -460,9 +319,9 @@ def _image_sets(spark: "SparkSession") -> "DataFrame | None":
     """
     from pyspark.sql import functions as F
 
-    if not spark.catalog.tableExists(IMAGE_SET_TABLE):
+    if not spark.catalog.tableExists(DICOM_IMAGE_SET):
         return None
-    table = spark.table(IMAGE_SET_TABLE)
+    table = spark.table(DICOM_IMAGE_SET)
     if "sop_instance_uids" in table.columns:
         members = table.select("image_set_id", F.explode("sop_instance_uids").alias("sop_instance_uid"))
     elif "document" in table.columns:
@@ -484,13 +343,16 @@ def _pending_instances(spark: "SparkSession", image_sets: "DataFrame | None") ->
         .where("has_pixel_data AND sop_instance_uid IS NOT NULL AND content_sha256 IS NOT NULL")
         .select("sop_instance_uid", "study_instance_uid", "series_instance_uid", "source_uri",
                 F.col("content_sha256").alias("content_hash"), "number_of_frames", "rows", "columns",
-                "samples_per_pixel", "bits_allocated", "pixel_data_length", "pixel_data_encapsulated")
+                "samples_per_pixel", "bits_allocated", "pixel_data_length", "pixel_data_encapsulated",
+                "transfer_syntax_uid", "photometric_interpretation", "pixel_data_offset",
+                "pixel_data_in_inflated_stream", "pixel_data_fragment_offsets", "pixel_data_fragment_lengths",
+                "pixel_data_basic_offsets")
     )
     done = spark.table(FRAME_TABLE).select(
         "sop_instance_uid", F.col("source_content_hash").alias("content_hash")).distinct()
     pending = instances.join(done, ["sop_instance_uid", "content_hash"], "left_anti")
-    if spark.catalog.tableExists(QUARANTINE_TABLE):
-        failed = (spark.table(QUARANTINE_TABLE).where(F.col("reason").isin(*_TRANSCODE_FAILURES))
+    if spark.catalog.tableExists(DICOM_QUARANTINE):
+        failed = (spark.table(DICOM_QUARANTINE).where(F.col("reason").isin(*_TRANSCODE_FAILURES))
                   .select("source_uri", F.col("content_hash")).distinct())
         pending = pending.join(failed, ["source_uri", "content_hash"], "left_anti")
     if image_sets is not None:
@@ -509,17 +371,23 @@ def _transcode(spark: "SparkSession", config: MedlakeConfig, units: Sequence[Wor
     tasks = task_count(units, config.dicom.max_task_pixel_bytes, spark.sparkContext.defaultParallelism)
     keys = _task_keys(spark, tasks)
     plan_rows = [{**unit.as_row(), "task_key": keys[task]} for unit, task in zip(units, assign_tasks(units, tasks))]
-    plan_ddl = ("sop_instance_uid string, study_instance_uid string, series_instance_uid string, "
-                "source_uri string, content_hash string, image_set_id string, number_of_frames int, rows int, "
-                "columns int, samples_per_pixel int, bits_allocated int, frame_start int, frame_end int, "
-                "pixel_bytes bigint, task_key bigint")
-    names = [column.split(" ", 1)[0] for column in plan_ddl.split(", ")]
-    plan = (spark.createDataFrame([tuple(row[name] for name in names) for row in plan_rows], plan_ddl)
-            .withColumn("uri_key", _uri_key(F.col("source_uri"))))
-    sources = _read_sources(spark, [unit.instance.source_uri for unit in units])
+    names = [column.split(" ", 1)[0] for column in _PLAN_DDL.split(", ")]
+    existing = set(_existing_files(spark, sorted({unit.instance.source_uri for unit in units})))
+    plan = spark.createDataFrame(
+        [tuple(row[name] for name in names) for row in plan_rows if row["source_uri"] in existing], _PLAN_DDL)
+    missing = spark.createDataFrame(
+        [tuple(row[name] for name in names) for row in plan_rows if row["source_uri"] not in existing], _PLAN_DDL)
+    # Each file is read and hashed once, on the task that reads it; only each unit's slice of it
+    # (the data set before Pixel Data and the unit's frames) is shuffled to the unit's task.
+    sliced = F.when(F.col("header_length").isNull(), F.col("content")).otherwise(F.concat(
+        F.expr("substring(content, 1, CAST(header_length AS INT))"),
+        F.expr("substring(content, CAST(slice_start AS INT) + 1, CAST(slice_end - slice_start AS INT))")))
+    sources = _read_sources(spark, sorted(existing)) if existing else None
+    found = (sources.join(F.broadcast(plan.withColumn("uri_key", _uri_key(F.col("source_uri")))), "uri_key")
+             .select(*names, sliced.alias("content"), "source_sha256") if sources is not None else None)
+    absent = missing.withColumns({"content": F.lit(None).cast("binary"), "source_sha256": F.lit(None).cast("string")})
+    work = (absent if found is None else found.unionByName(absent)).repartition(tasks, "task_key").drop("task_key")
     ddl = _result_ddl()
-    work = (plan.join(sources, ["uri_key"], "left").drop("uri_key")
-            .repartition(tasks, "task_key").drop("task_key"))
     results = work.mapInPandas(partial(_transcode_batches, run_id=run_id, ddl=ddl), ddl)
     bound = str(max(1 << 20, min(config.dicom.max_task_pixel_bytes, (1 << 31) - 1)))
     with session_conf(spark, {"spark.sql.execution.arrow.maxBytesPerBatch": bound}):
@@ -590,6 +458,9 @@ def _write_output_files(spark: "SparkSession", output_dir: str, fresh: set[str])
                                         row.sop_instance_uid)]
     if not candidates:
         return {"files_written": 0, "files_not_written": 0}
+    existing = _existing_files(spark, sorted({row.source_uri for row in candidates}))
+    if not existing:
+        return {"files_written": 0, "files_not_written": len(candidates)}
     wanted = spark.createDataFrame([(row.sop_instance_uid,) for row in candidates], "sop_instance_uid string")
     work = (
         stored.join(wanted, ["sop_instance_uid"])
@@ -597,7 +468,7 @@ def _write_output_files(spark: "SparkSession", output_dir: str, fresh: set[str])
         .agg(F.collect_list(F.struct("frame_number", "data", "transfer_syntax_uid",
                                      "photometric_interpretation")).alias("frames"))
         .withColumn("uri_key", _uri_key(F.col("source_uri")))
-        .join(_read_sources(spark, [row.source_uri for row in candidates]), ["uri_key"])
+        .join(_read_sources(spark, existing), ["uri_key"])
         .repartition(min(len(candidates), spark.sparkContext.defaultParallelism))
     )
     outcomes = work.mapInPandas(partial(_write_file_batches, output_dir=output_dir),
@@ -631,9 +502,9 @@ def _new_quarantine_rows(spark: "SparkSession", rows: "DataFrame") -> "DataFrame
     from pyspark.sql import functions as F
 
     ordered = rows.select(*quarantine_schema().fieldNames())
-    if not spark.catalog.tableExists(QUARANTINE_TABLE):
+    if not spark.catalog.tableExists(DICOM_QUARANTINE):
         return ordered
-    existing = spark.table(QUARANTINE_TABLE)
+    existing = spark.table(DICOM_QUARANTINE)
     same = [ordered[name].eqNullSafe(existing[name]) for name in
             ("source_uri", "position", "position_kind", "reason", "detail", "content_hash")]
     condition = same[0]
@@ -686,10 +557,10 @@ def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
                    "raw_bytes": 0, "stored_bytes": 0}
         if short:
             with run.stage("short pixel data"):
-                result = write_quarantine(spark, QUARANTINE_TABLE,
+                result = write_quarantine(spark, DICOM_QUARANTINE,
                                           _new_quarantine_rows(spark, _short_pixel_rows(spark, short, run.run_id)),
                                           config.tables)
-                run.summary.table_versions[QUARANTINE_TABLE] = result.version or 0
+                run.summary.table_versions[DICOM_QUARANTINE] = result.version or 0
                 run.summary.add(quarantined=len(short))
         if units:
             with run.stage("transcode"):
@@ -702,16 +573,16 @@ def run_htj2k_transcode(spark: "SparkSession", config: MedlakeConfig,
                     "source_uri", "position", "position_kind", "reason", "detail",
                     F.lit(None).cast("string").alias("raw_text"), F.col("source_content_hash").alias("content_hash"),
                     F.lit(run.run_id).alias("run_id"), F.current_timestamp().alias("quarantined_at"))
-                quarantined = write_quarantine(spark, QUARANTINE_TABLE, _new_quarantine_rows(spark, quarantine),
+                quarantined = write_quarantine(spark, DICOM_QUARANTINE, _new_quarantine_rows(spark, quarantine),
                                                config.tables)
-                run.summary.table_versions[QUARANTINE_TABLE] = quarantined.version or 0
+                run.summary.table_versions[DICOM_QUARANTINE] = quarantined.version or 0
                 overall = _stage_lines(run, results)
                 results.unpersist()
                 logged.update(frames_inserted=written.inserted, frames_updated=written.updated,
                               quarantine_inserted=quarantined.inserted)
             touched = spark.createDataFrame(sorted({(unit.instance.study_instance_uid,) for unit in units}),
                                             "study_instance_uid string")
-            update_studies(spark, config, run, touched)  # fills ImageFrames in dicom.image_set
+            update_studies(spark, config, run, touched, image_sets_only=True)  # fills ImageFrames in dicom.image_set
         if image_sets is not None:
             with run.stage("image_sets") as logged:
                 logged.update(frames_updated=attach_image_sets(spark, image_sets))

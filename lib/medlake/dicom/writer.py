@@ -94,7 +94,7 @@ def write_htj2k_dicom(
     --------
     >>> from pydicom import dcmread
     >>> from pydicom.data import get_testdata_file
-    >>> from medlake.dicom.htj2k import transcode_frames
+    >>> from medlake.dicom.frames.transcode import transcode_frames
     >>> with open(get_testdata_file("SC_rgb_rle_2frame.dcm", download=False), "rb") as f:
     ...     original = f.read()
     >>> result = transcode_frames(original)

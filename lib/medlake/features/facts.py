@@ -89,7 +89,7 @@ def read_fhir(spark: "SparkSession", resource_type: str) -> "DataFrame":
 def read_dicom(spark: "SparkSession", table: str) -> "DataFrame":
     """Return a ``dicom`` table, or an empty frame of its schema if it does not exist yet."""
     from medlake.dicom import tables
-    from medlake.dicom.frame_table import FRAME_TABLE, frame_schema
+    from medlake.dicom.frames.table import FRAME_TABLE, frame_schema
 
     schemas = {tables.DICOM_INSTANCE: tables.instance_schema, tables.DICOM_SERIES: tables.series_schema,
                tables.DICOM_STUDY: tables.study_schema, FRAME_TABLE: frame_schema}

@@ -1,7 +1,7 @@
 """``ml.image_features``: pixel statistics of every ``dicom.frame`` row, decoded on executors.
 
 The stored frames (HTJ2K codestreams, kept lossy originals) are decoded with
-:func:`medlake.dicom.frame_api.decode_frame_row` in a ``mapInPandas`` adapter around the pure
+:func:`medlake.dicom.frames.stored.decode_stored_row` in a ``mapInPandas`` adapter around the pure
 :func:`medlake.features.statistics.frame_statistics`, one frame at a time. Arrow batches are bounded
 by :data:`ARROW_MAX_BYTES_PER_BATCH` of stored bytes, so a task holds one batch of codestreams plus
 one decoded frame. Statistics already in the table are kept for frames whose pixels (CRC32) and
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
-from medlake.dicom.frame_api import DECODE_COLUMNS, decode_frame_row
-from medlake.dicom.frame_table import FRAME_TABLE
+from medlake.dicom.frames.stored import DECODE_COLUMNS, decode_stored_row
+from medlake.dicom.frames.table import FRAME_TABLE
 from medlake.dicom.tables import DICOM_INSTANCE
 from medlake.features.facts import read_dicom
 from medlake.features.statistics import STATISTICS, frame_statistics, modality_unit
@@ -63,7 +63,7 @@ def _statistics_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFram
                 "unit": modality_unit(record["modality"], record["rescale_type"],
                                       slope is not None or intercept is not None)}
             try:
-                pixels = decode_frame_row([record[name] for name in DECODE_COLUMNS])
+                pixels = decode_stored_row([record[name] for name in DECODE_COLUMNS])
             except ValueError:
                 pixels = None
             row["pixel_status"] = str(PixelStatus.OK) if pixels is not None else str(PixelStatus.DECODE_FAILED)

@@ -2,7 +2,7 @@
 
 :class:`FrameLoader` streams rows with ``DataFrame.toLocalIterator`` (one partition at a time on
 the driver, not the whole result) and decodes each frame on the driver with
-:func:`medlake.dicom.frame_api.decode_frame_row`. It is a plain iterable, so PyTorch takes it
+:func:`medlake.dicom.frames.stored.decode_stored_row`. It is a plain iterable, so PyTorch takes it
 without medlake importing PyTorch::
 
     class CTFrames(torch.utils.data.IterableDataset):
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medlake.dicom.frame_api import DECODE_COLUMNS, decode_frame_row
+from medlake.dicom.frames.stored import DECODE_COLUMNS, decode_stored_row
 from medlake.features.statistics import modality_values
 from medlake.features.tables import IMAGE_FEATURES, IMAGE_FEATURES_KEYS
 
@@ -51,7 +51,7 @@ def feature_frames(spark: "SparkSession", where: str | None = None) -> "DataFram
     >>> next(iter(FrameLoader(ct, modality_units=True))).pixels.dtype  # doctest: +SKIP
     dtype('float64')
     """
-    from medlake.dicom.frame_table import FRAME_TABLE
+    from medlake.dicom.frames.table import FRAME_TABLE
 
     features = spark.table(IMAGE_FEATURES).select(*IMAGE_FEATURES_KEYS, *_FEATURE_COLUMNS)
     frames = spark.table(FRAME_TABLE).join(features, list(IMAGE_FEATURES_KEYS))
@@ -64,7 +64,7 @@ class FrameLoader:
     Parameters
     ----------
     frames
-        Rows with the columns a decode needs (:data:`~medlake.dicom.frame_api.DECODE_COLUMNS`),
+        Rows with the columns a decode needs (:data:`~medlake.dicom.frames.stored.DECODE_COLUMNS`),
         e.g. ``spark.table("dicom.frame")`` or :func:`feature_frames`. Frames with nothing stored
         (pass-through) are skipped.
     metadata
@@ -97,7 +97,7 @@ class FrameLoader:
 
     def __iter__(self) -> Iterator[LoadedFrame]:
         for row in self._frames.toLocalIterator(prefetchPartitions=False):
-            pixels = decode_frame_row([row[name] for name in DECODE_COLUMNS])
+            pixels = decode_stored_row([row[name] for name in DECODE_COLUMNS])
             if pixels is None:
                 continue
             if self._modality_units:

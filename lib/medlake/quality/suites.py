@@ -17,8 +17,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from medlake.config import QualityConfig
-from medlake.dicom.frame_table import FRAME_TABLE, FrameAction
-from medlake.dicom.htj2k import Verification
+from medlake.dicom.frames.table import FRAME_TABLE, FrameAction
+from medlake.dicom.frames.htj2k import Verification
 from medlake.dicom.tables import DICOM_IMAGE_SET, DICOM_INSTANCE, DICOM_SERIES, DICOM_STUDY
 from medlake.errors import ConfigError
 from medlake.fhir.schema import resource_types

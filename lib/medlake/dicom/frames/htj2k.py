@@ -1,4 +1,4 @@
-"""Lossless HTJ2K: encode a frame with OpenJPH, read the codestream's markers, verify independently.
+"""Lossless HTJ2K codec: encode a frame with OpenJPH, read the codestream's markers, verify independently, decode.
 
 Encoding uses imagecodecs' OpenJPH binding with the reversible 5/3 wavelet, RPCL progression,
 one tile-part per resolution with a TLM marker (so a client can fetch a low resolution by byte
@@ -34,46 +34,25 @@ decoded pixels: the container dtype in little-endian order, samples interleaved,
 
 from __future__ import annotations
 
-import logging
 import math
 import struct
-import warnings
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import imagecodecs
 import numpy as np
 import openjpeg
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import HTJ2K, UID, HTJ2KLossless, HTJ2KLosslessRPCL
 
-from medlake.dicom.pixels import (
-    PixelAction,
-    PixelAttributes,
-    PixelSource,
-    PixelSourceError,
-    PolicyDecision,
-    decide_policy,
-    decoded_photometric_interpretation,
-    open_pixel_source,
-    read_encoded_frame,
-    read_frame,
-)
-from medlake.quarantine import QuarantineReason
-
-LOGGER = logging.getLogger(__name__)
 
 __all__ = [
     "BASE_RESOLUTION_LIMIT",
     "CodestreamInfo",
-    "FrameResult",
-    "FrameStatus",
-    "InstanceResult",
     "Verification",
     "VerificationResult",
-    "transcode_frames",
+    "decode_htj2k_frame",
+    "frame_dtype",
     "read_codestream_markers",
     "decomposition_levels_for",
     "encode_htj2k_frame",
@@ -261,7 +240,7 @@ def encode_htj2k_frame(
     ----------
     frame
         Shape (rows, columns) or (rows, columns, 3), dtype (u)int8/16/32 matching ``signed``,
-        values already within ``bits_stored`` bits (see :func:`medlake.dicom.pixels.conform_frame`).
+        values already within ``bits_stored`` bits (see :func:`medlake.dicom.frames.source.conform_frame`).
     bits_stored
         The precision to declare, 1 to the container's size.
     signed
@@ -407,157 +386,89 @@ def verify_htj2k_frame(codestream: bytes, original: np.ndarray) -> VerificationR
     return VerificationResult(verification, crc, decoded_crc)
 
 
-class FrameStatus(StrEnum):
-    """Where a frame ends."""
-
-    TRANSCODED = "transcoded"
-    KEPT = "kept"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class FrameResult:
-    """One frame's outcome: what is stored for it, or why nothing is.
-
-    ``reason`` is a :class:`~medlake.dicom.pixels.PolicyReason` value for transcoded and kept
-    frames and a quarantine reason for failed ones. ``data`` is the HTJ2K codestream of a
-    transcoded frame or the original encoded bytes of a kept one; ``raw_size`` is the size of the
-    decoded frame (one container per sample) and ``crc32`` its checksum.
-    """
-
-    index: int
-    status: FrameStatus
-    reason: str
-    transfer_syntax: str | None = None
-    photometric_interpretation: str | None = None
-    data: bytes | None = None
-    raw_size: int = 0
-    crc32: int | None = None
-    verification: Verification | None = None
-    detail: str = ""
-
-    @property
-    def encoded_size(self) -> int:
-        """Return the size of the stored bytes (0 when nothing is stored)."""
-        return len(self.data) if self.data is not None else 0
-
-
-@dataclass(frozen=True)
-class InstanceResult:
-    """The outcome for the requested frames of one instance.
-
-    ``failure`` is set (a quarantine reason) when the instance could not be interpreted at all;
-    otherwise ``decision`` says what the policy chose and ``frames`` holds one result per
-    requested frame (none for ``pass_through``). ``warnings`` are pydicom's messages, which may
-    quote element values: store them with the row, never log them.
-    """
-
-    transfer_syntax: str | None
-    attributes: PixelAttributes | None
-    decision: PolicyDecision | None
-    frames: tuple[FrameResult, ...] = ()
-    failure: str | None = None
-    detail: str = ""
-    warnings: tuple[str, ...] = ()
-
-
-def _transcode_frame(source: PixelSource, index: int, reason: str) -> FrameResult:
-    attrs = source.attributes
-    decoded_pi = decoded_photometric_interpretation(attrs)
-    colour_transform = attrs.samples_per_pixel == 3 and decoded_pi == "RGB"
-    try:
-        frame = read_frame(source, index)
-    except Exception as exc:  # any decoder failure is a result for this frame, not a crash
-        return FrameResult(index, FrameStatus.FAILED, QuarantineReason.PIXEL_DECODE_FAILED,
-                           detail=f"Unable to decode frame {index} as {type(exc).__name__} was raised")
-    try:
-        codestream = encode_htj2k_frame(frame, attrs.bits_stored, attrs.signed, colour_transform)
-    except (RuntimeError, ValueError, TypeError) as exc:
-        return FrameResult(index, FrameStatus.FAILED, QuarantineReason.ENCODE_FAILED, raw_size=frame.nbytes,
-                           crc32=frame_crc32(frame),
-                           detail=f"Unable to encode frame {index} as {type(exc).__name__} was raised")
-    check = verify_htj2k_frame(codestream, frame)
-    if not check.passed:
-        return FrameResult(index, FrameStatus.FAILED, QuarantineReason.VERIFICATION_FAILED, raw_size=frame.nbytes,
-                           crc32=check.crc32, verification=check.verification, detail=check.detail)
-    return FrameResult(
-        index, FrameStatus.TRANSCODED, reason,
-        transfer_syntax=htj2k_transfer_syntax(read_codestream_markers(codestream)),
-        photometric_interpretation="YBR_RCT" if colour_transform else decoded_pi, data=codestream, raw_size=frame.nbytes,
-        crc32=check.crc32, verification=check.verification,
-    )
-
-
-def _keep_frame(source: PixelSource, index: int, reason: str) -> FrameResult:
-    try:
-        encoded = read_encoded_frame(source, index)
-        frame = read_frame(source, index)
-    except Exception as exc:  # any decoder failure is a result for this frame, not a crash
-        return FrameResult(index, FrameStatus.FAILED, QuarantineReason.PIXEL_DECODE_FAILED,
-                           detail=f"Unable to decode frame {index} as {type(exc).__name__} was raised")
-    return FrameResult(
-        index, FrameStatus.KEPT, reason, transfer_syntax=source.transfer_syntax,
-        photometric_interpretation=source.attributes.photometric_interpretation, data=encoded,
-        raw_size=frame.nbytes, crc32=frame_crc32(frame),
-    )
-
-
-def transcode_frames(data: bytes, indices: Iterable[int] | None = None) -> InstanceResult:
-    """Apply the pixel policy to frames of one instance, read again from its bytes.
-
-    This is the unit of work of the Spark job: a ``mapInPandas`` adapter passes one instance's
-    bytes and a bounded group of frame indices, so no task holds more than that group's pixels.
-    Lossless sources are decoded, encoded as HTJ2K and verified frame by frame; lossy sources
-    keep each frame's original bytes with the CRC32 of its decoded pixels; video and float
-    pixel data pass through. Problems are returned as data, never raised.
+def frame_dtype(bits_stored: int, signed: bool, bits_allocated: int | None = None) -> np.dtype:
+    """Return the dtype of a decoded frame.
 
     Parameters
     ----------
-    data
-        The DICOM Part 10 file's bytes.
-    indices
-        0-based frame indices; all frames when ``None``.
+    bits_stored
+        (0028,0101) 'Bits Stored', 1 to 32.
+    signed
+        Whether (0028,0103) 'Pixel Representation' is 1.
+    bits_allocated
+        (0028,0100) 'Bits Allocated'; when given and wider, it sets the container (as pydicom
+        does), except that 1-bit data is returned one sample per byte.
 
-    Returns
-    -------
-    InstanceResult
-        The policy decision and one :class:`FrameResult` per requested frame, or the reason the
-        instance could not be interpreted.
+    Raises
+    ------
+    ValueError
+        If ``bits_stored`` is outside 1 to 32.
 
     Examples
     --------
-    >>> from pydicom.data import get_testdata_file
-    >>> with open(get_testdata_file("SC_rgb_rle_2frame.dcm", download=False), "rb") as f:
-    ...     result = transcode_frames(f.read())
-    >>> [(f.status.value, f.verification.value, f.photometric_interpretation) for f in result.frames]
-    [('transcoded', 'openjpeg', 'YBR_RCT'), ('transcoded', 'openjpeg', 'YBR_RCT')]
+    >>> frame_dtype(12, True), frame_dtype(12, False, bits_allocated=32), frame_dtype(1, False)
+    (dtype('int16'), dtype('uint32'), dtype('uint8'))
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = _transcode_frames(data, indices)
-    messages = tuple(str(w.message) for w in caught)
-    LOGGER.debug("Processed %d frames (%d warnings)", len(result.frames), len(messages))
-    return InstanceResult(
-        result.transfer_syntax, result.attributes, result.decision, result.frames,
-        result.failure, result.detail, messages,
-    )
+    if not 1 <= bits_stored <= 32:
+        raise ValueError(f"'bits_stored' must be between 1 and 32, not {bits_stored}")
+    bits = max(bits_stored, bits_allocated or 0)
+    size = 1 if bits <= 8 else 2 if bits <= 16 else 4
+    return np.dtype(f"{'i' if signed else 'u'}{size}")
 
 
-def _transcode_frames(data: bytes, indices: Iterable[int] | None) -> InstanceResult:
+def decode_htj2k_frame(
+    codestream: bytes,
+    rows: int,
+    columns: int,
+    samples: int,
+    bits_stored: int,
+    signed: bool,
+    *,
+    bits_allocated: int | None = None,
+) -> np.ndarray:
+    """Decode one HTJ2K codestream to an array of the expected shape and dtype.
+
+    Parameters
+    ----------
+    codestream
+        The frame's codestream, as stored in ``dicom.frame``.
+    rows, columns, samples
+        The frame's (0028,0010) 'Rows', (0028,0011) 'Columns' and (0028,0002) 'Samples per Pixel'.
+    bits_stored, signed
+        (0028,0101) 'Bits Stored' and whether (0028,0103) 'Pixel Representation' is 1.
+    bits_allocated
+        Optionally (0028,0100) 'Bits Allocated', to get pydicom's container size.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (rows, columns) for one sample, (rows, columns, samples) otherwise, samples
+        interleaved; colour-transformed (``YBR_RCT``) codestreams come back as RGB.
+
+    Raises
+    ------
+    ValueError
+        If the codestream's size, number of components, signedness or precision disagrees with
+        the arguments, or it cannot be decoded.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frame = (np.arange(30, dtype=np.int16) - 2048).reshape(5, 6)
+    >>> out = decode_htj2k_frame(encode_htj2k_frame(frame, 12, True), 5, 6, 1, 12, True)
+    >>> out.dtype, out.shape, bool((out == frame).all())
+    (dtype('int16'), (5, 6), True)
+    """
+    expected_shape = (rows, columns) if samples == 1 else (rows, columns, samples)
+    dtype = frame_dtype(bits_stored, signed, bits_allocated)
     try:
-        source = open_pixel_source(data)
-    except PixelSourceError as exc:
-        return InstanceResult(None, None, None, failure=exc.reason, detail=str(exc))
-    except InvalidDicomError:
-        return InstanceResult(None, None, None, failure=QuarantineReason.NOT_DICOM,
-                              detail="Unable to read the file as it is not DICOM Part 10")
-    attrs = source.attributes
-    decision = decide_policy(source.transfer_syntax, attrs)
-    wanted = range(attrs.number_of_frames) if indices is None else list(indices)
-    if decision.action is PixelAction.PASS_THROUGH:
-        frames: tuple[FrameResult, ...] = ()
-    elif decision.action is PixelAction.KEEP_ORIGINAL:
-        frames = tuple(_keep_frame(source, i, decision.reason) for i in wanted)
-    else:
-        frames = tuple(_transcode_frame(source, i, decision.reason) for i in wanted)
-    return InstanceResult(source.transfer_syntax, attrs, decision, frames)
+        decoded = imagecodecs.htj2k_decode(codestream, planar=False)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"Unable to decode the frame as the codestream is invalid ({type(exc).__name__})") from exc
+    if decoded.shape != expected_shape:
+        raise ValueError(f"Unable to decode the frame as its shape {decoded.shape} is not {expected_shape}")
+    if decoded.dtype.kind != dtype.kind:
+        raise ValueError("Unable to decode the frame as its signedness differs from 'signed'")
+    if decoded.dtype.itemsize > dtype.itemsize:
+        raise ValueError(f"Unable to decode the frame as its precision exceeds {bits_stored} bits")
+    return decoded.astype(dtype, copy=False)

@@ -31,20 +31,20 @@ from pydicom.encaps import encapsulate
 from pydicom.pixels import get_decoder
 from pydicom.uid import HTJ2K, HTJ2KLossless, HTJ2KLosslessRPCL
 
-from medlake.dicom.frame_table import FRAME_TABLE
-from medlake.dicom.frames import decode_frame
-from medlake.dicom.pixels import conform_frame
+from medlake.dicom.frames.table import FRAME_TABLE
+from medlake.dicom.frames.htj2k import decode_htj2k_frame
+from medlake.dicom.frames.source import conform_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 __all__ = [
-    "DECODE_COLUMNS", "StoredFrame", "decode_frame_bytes", "decode_frame_row", "decode_stored_frame",
+    "DECODE_COLUMNS", "StoredFrame", "decode_stored_bytes", "decode_stored_row", "decode_stored_frame",
     "decoded_pixels", "get_frame",
 ]
 
 _HTJ2K_SYNTAXES = frozenset({HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K})
-#: The ``dicom.frame`` columns a decode needs, in :func:`decode_frame_bytes` order.
+#: The ``dicom.frame`` columns a decode needs, in :func:`decode_stored_bytes` order.
 DECODE_COLUMNS = ("data", "transfer_syntax_uid", "photometric_interpretation", "rows", "columns",
                    "samples_per_pixel", "bits_allocated", "bits_stored", "signed")
 
@@ -120,7 +120,7 @@ def get_frame(
     return StoredFrame(**values)
 
 
-def decode_frame_bytes(
+def decode_stored_bytes(
     data: bytes,
     transfer_syntax_uid: str,
     photometric_interpretation: str,
@@ -157,15 +157,15 @@ def decode_frame_bytes(
 
     Examples
     --------
-    >>> from medlake.dicom.htj2k import encode_htj2k_frame
+    >>> from medlake.dicom.frames.htj2k import encode_htj2k_frame
     >>> frame = np.arange(12, dtype=np.uint16).reshape(3, 4) * 300
-    >>> decoded = decode_frame_bytes(encode_htj2k_frame(frame, 12, False), HTJ2KLosslessRPCL,
+    >>> decoded = decode_stored_bytes(encode_htj2k_frame(frame, 12, False), HTJ2KLosslessRPCL,
     ...                              "MONOCHROME2", 3, 4, 1, 16, 12, False)
     >>> decoded.dtype, bool((decoded == frame).all())
     (dtype('uint16'), True)
     """
     if transfer_syntax_uid in _HTJ2K_SYNTAXES:
-        return decode_frame(data, rows, columns, samples_per_pixel, bits_stored, signed,
+        return decode_htj2k_frame(data, rows, columns, samples_per_pixel, bits_stored, signed,
                             bits_allocated=bits_allocated)
     options: dict[str, Any] = {
         "rows": rows, "columns": columns, "samples_per_pixel": samples_per_pixel,
@@ -181,7 +181,7 @@ def decode_frame_bytes(
 
 
 def decode_stored_frame(frame: StoredFrame) -> np.ndarray:
-    """Decode a :class:`StoredFrame` to an array (see :func:`decode_frame_bytes`).
+    """Decode a :class:`StoredFrame` to an array (see :func:`decode_stored_bytes`).
 
     Raises
     ------
@@ -190,21 +190,21 @@ def decode_stored_frame(frame: StoredFrame) -> np.ndarray:
     """
     if frame.data is None or frame.transfer_syntax_uid is None:
         raise ValueError(f"Unable to decode the frame as nothing is stored for it (action {frame.action})")
-    return decode_frame_bytes(
+    return decode_stored_bytes(
         frame.data, frame.transfer_syntax_uid, frame.photometric_interpretation or "", frame.rows,
         frame.columns, frame.samples_per_pixel, frame.bits_allocated, frame.bits_stored, frame.signed,
     )
 
 
-def decode_frame_row(values: Sequence[Any]) -> np.ndarray | None:
+def decode_stored_row(values: Sequence[Any]) -> np.ndarray | None:
     """Decode one frame from its :data:`DECODE_COLUMNS` values, in that order (a Row, a tuple).
 
-    Returns ``None`` where nothing is stored (pass-through frames); see :func:`decode_frame_bytes`.
+    Returns ``None`` where nothing is stored (pass-through frames); see :func:`decode_stored_bytes`.
     """
     data, syntax, pi, rows, cols, samples, allocated, stored, signed = values
     if data is None or syntax is None:
         return None
-    return decode_frame_bytes(bytes(data), syntax, pi or "", int(rows), int(cols), int(samples),
+    return decode_stored_bytes(bytes(data), syntax, pi or "", int(rows), int(cols), int(samples),
                               int(allocated), int(stored), bool(signed))
 
 
@@ -212,7 +212,7 @@ def _decode_series(*columns: pd.Series) -> pd.Series:
     """Decode each row's frame to its little-endian pixel bytes (None where nothing is stored)."""
     out: list[bytes | None] = []
     for values in zip(*columns):
-        array = decode_frame_row(values)
+        array = decode_stored_row(values)
         out.append(None if array is None else array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
     return pd.Series(out, dtype=object)
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from medlake.config import TableConfig
-from medlake.tables import WriteResult, create_table, merge_into
+from medlake.tables import WriteResult, create_table, merge_into, table_version
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -137,7 +137,8 @@ def write_frames(spark: "SparkSession", rows: "DataFrame", settings: TableConfig
     """Merge frame rows into ``dicom.frame`` by (SOP Instance UID, frame number).
 
     A row is updated only when its content differs (the lineage columns ``encoded_by`` and
-    ``run_id`` do not count), so a rerun with the same frames leaves the table unchanged.
+    ``run_id`` do not count), so a rerun with the same frames leaves the table unchanged. ``rows``
+    holds one row per key; when none of its keys is in the table yet, it is appended.
 
     Parameters
     ----------
@@ -156,5 +157,11 @@ def write_frames(spark: "SparkSession", rows: "DataFrame", settings: TableConfig
     schema = frame_schema()
     ensure_frame_table(spark, settings)
     ordered = rows.select(*schema.fieldNames())
+    keys = list(FRAME_KEYS)
+    if spark.table(FRAME_TABLE).select(*keys).join(ordered.select(*keys), keys).isEmpty():
+        # Only new frames (one row each, as the job makes them): an append, without the MERGE's
+        # deduplication, join and checkpoint, each of which would copy every codestream again.
+        ordered.write.format("delta").mode("append").saveAsTable(FRAME_TABLE)
+        return WriteResult(table=FRAME_TABLE, inserted=ordered.count(), version=table_version(spark, FRAME_TABLE))
     compare = [name for name in schema.fieldNames() if name not in FRAME_KEYS and name not in _LINEAGE_COLUMNS]
-    return merge_into(spark, FRAME_TABLE, ordered, list(FRAME_KEYS), compare=compare)
+    return merge_into(spark, FRAME_TABLE, ordered, keys, compare=compare)

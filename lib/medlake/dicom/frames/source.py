@@ -1,4 +1,4 @@
-"""Pixel data of one DICOM instance: what to do with it and how to get one frame at a time.
+"""A source instance's pixel data: what to do with it (the policy) and how to decode one frame at a time.
 
 The transcoding policy follows AWS HealthImaging: lossless sources become lossless HTJ2K, sources
 whose transfer syntax allows lossy compression keep their original encoding (re-encoding them
@@ -14,6 +14,7 @@ they can quote element values, so the caller records them with its result row.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,7 +23,7 @@ from io import BytesIO
 import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.encaps import get_frame
+from pydicom.encaps import encapsulate, get_frame
 from pydicom.pixels import iter_pixels
 from pydicom.uid import (
     HTJ2K,
@@ -59,10 +60,12 @@ __all__ = [
     "LOSSY_SOURCES",
     "read_pixel_attributes",
     "decide_policy",
+    "SourceSlice",
+    "open_pixel_slice",
     "open_pixel_source",
-    "iter_frames",
-    "read_frame",
-    "read_encoded_frame",
+    "iter_source_frames",
+    "decode_source_frame",
+    "encoded_source_frame",
     "conform_frame",
     "decoded_photometric_interpretation",
 ]
@@ -121,6 +124,8 @@ _PIXEL_KEYWORDS = ("PixelData", *_FLOAT_KEYWORDS)
 #: Photometric Interpretations whose samples pydicom returns as RGB once decoded (the JPEG 2000
 #: decoder undoes the colour transform itself).
 _DECODED_AS_RGB = frozenset({"YBR_RCT", "YBR_ICT"})
+#: (7FE0,0010) Pixel Data, (7FE0,0008) Float Pixel Data, (7FE0,0009) Double Float Pixel Data.
+_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 
 
 class PixelSourceError(ValueError):
@@ -315,6 +320,103 @@ def open_pixel_source(data: bytes) -> PixelSource:
     return PixelSource(ds, UID(transfer_syntax), read_pixel_attributes(ds))
 
 
+@dataclass(frozen=True)
+class SourceSlice:
+    """The bytes of a source file that some of its frames need: the data set up to their value, and their bytes.
+
+    ``header_length`` bytes from the file's start end with the pixel data element's own header (8
+    bytes in Implicit VR, 12 in Explicit VR, told apart by its bytes). ``start`` and ``end`` delimit
+    the frames' bytes in the file. ``fragments`` (encapsulated pixel data) holds ``(frame, offset,
+    length)`` per fragment: the frame counted from the first one sliced, the offset from ``start``;
+    empty for native pixel data.
+    """
+
+    header_length: int
+    start: int
+    end: int
+    fragments: tuple[tuple[int, int, int], ...] = ()
+
+
+def _pixel_element(header: bytes) -> tuple[int, int, str | None]:
+    """Return the size, tag and VR (None in Implicit VR) of the pixel data element header ending ``header``.
+
+    The file's own encoding of the element counts (some files write it in Implicit VR inside an
+    Explicit VR data set), as pydicom reads it.
+    """
+    for size, order in ((12, "<"), (12, ">"), (8, "<"), (8, ">")):
+        if len(header) < size:
+            continue
+        group, number = struct.unpack(f"{order}HH", header[-size:][:4])
+        vr = header[-size:][4:6]
+        if group << 16 | number in _PIXEL_TAGS and (size == 8 or vr.isalpha()):
+            return size, group << 16 | number, vr.decode("ascii") if size == 12 else None
+    raise PixelSourceError(QuarantineReason.SOURCE_CHANGED,
+                           "Unable to decode the pixel data as the source file no longer has it where it had at ingest")
+
+
+def open_pixel_slice(data: bytes, byte_range: SourceSlice, frames: int) -> PixelSource:
+    """Parse a :class:`SourceSlice`'s bytes (header, then frames) into a source of just those frames.
+
+    The data set before Pixel Data is parsed as in :func:`open_pixel_source`; the frames' bytes
+    become its pixel data (encapsulated again, with a Basic Offset Table, when they were), so frame
+    ``i`` of the result is the ``i``-th frame sliced.
+
+    Parameters
+    ----------
+    data
+        ``byte_range.header_length`` bytes of the file's start, then its bytes ``start`` to ``end``.
+    byte_range
+        Where the bytes came from.
+    frames
+        How many frames the sliced bytes hold.
+
+    Raises
+    ------
+    PixelSourceError
+        As :func:`open_pixel_source`, and if ``data`` is shorter than the slice (reason ``source_changed``).
+
+    Examples
+    --------
+    >>> from pydicom.data import get_testdata_file
+    >>> with open(get_testdata_file("CT_small.dcm", download=False), "rb") as f:
+    ...     whole = f.read()
+    >>> from medlake.dicom.header import read_instance
+    >>> offset = read_instance(whole, "file:/CT_small.dcm").pixel_data_offset
+    >>> part = SourceSlice(offset, offset, offset + 128 * 128 * 2)  # the data set, then the frame's bytes
+    >>> source = open_pixel_slice(whole[:offset] + whole[part.start:part.end], part, 1)
+    >>> source.attributes.frame_shape, source.dataset["PixelData"].VR
+    ((128, 128), 'OW')
+    """
+    header, pixels = data[:byte_range.header_length], data[byte_range.header_length:]
+    if len(pixels) != byte_range.end - byte_range.start:
+        raise PixelSourceError(QuarantineReason.SOURCE_CHANGED,
+                               "Unable to decode the pixel data as the source file is shorter than at ingest")
+    element_size, tag, vr = _pixel_element(header)
+    ds = dcmread(BytesIO(header[:-element_size]))
+    transfer_syntax = ds.file_meta.get("TransferSyntaxUID")
+    if not transfer_syntax:
+        raise PixelSourceError(
+            QuarantineReason.MISSING_TRANSFER_SYNTAX,
+            "Unable to decode the pixel data as the file meta has no (0002,0010) 'Transfer Syntax UID' element",
+        )
+    if vr is None:  # Implicit VR: as pydicom resolves 'OB or OW'
+        vr = "OB" if byte_range.fragments or int(ds.get("BitsAllocated", 8) or 8) <= 8 else "OW"
+    if byte_range.fragments:
+        frame_bytes = [b"".join(pixels[offset:offset + length] for frame, offset, length in byte_range.fragments
+                                if frame == index) for index in range(frames)]
+        ds.add_new(tag, vr, encapsulate(frame_bytes, has_bot=True))
+        ds[tag].is_undefined_length = True
+        for keyword in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
+            if keyword in ds:
+                del ds[keyword]
+    else:
+        ds.add_new(tag, vr, pixels)
+    read_pixel_attributes(ds)  # the file's own values are checked before Number of Frames is set to the slice's
+    if frames != 1 or "NumberOfFrames" in ds:
+        ds.NumberOfFrames = frames
+    return PixelSource(ds, UID(transfer_syntax), read_pixel_attributes(ds))
+
+
 def conform_frame(frame: np.ndarray, bits_stored: int, signed: bool) -> np.ndarray:
     """Return ``frame`` in native byte order with only the *Bits Stored* bits, sign-extended if signed.
 
@@ -363,7 +465,7 @@ def conform_frame(frame: np.ndarray, bits_stored: int, signed: bool) -> np.ndarr
     return native
 
 
-def iter_frames(source: PixelSource, indices: Iterable[int]) -> Iterator[np.ndarray]:
+def iter_source_frames(source: PixelSource, indices: Iterable[int]) -> Iterator[np.ndarray]:
     """Yield the decoded frames at ``indices`` (0-based), each conformed to *Bits Stored*.
 
     Only one frame is held at a time. YCbCr data stays YCbCr (``raw=True``); subsampled native
@@ -395,7 +497,7 @@ def iter_frames(source: PixelSource, indices: Iterable[int]) -> Iterator[np.ndar
     >>> from pydicom.data import get_testdata_file
     >>> with open(get_testdata_file("SC_rgb_rle_2frame.dcm", download=False), "rb") as f:
     ...     source = open_pixel_source(f.read())
-    >>> [frame.shape for frame in iter_frames(source, [1])]
+    >>> [frame.shape for frame in iter_source_frames(source, [1])]
     [(100, 100, 3)]
     """
     wanted = list(indices)
@@ -408,12 +510,12 @@ def iter_frames(source: PixelSource, indices: Iterable[int]) -> Iterator[np.ndar
         yield conform_frame(frame, attrs.bits_stored, attrs.signed)
 
 
-def read_frame(source: PixelSource, index: int) -> np.ndarray:
-    """Return the decoded frame at ``index`` (0-based); see :func:`iter_frames`."""
-    return next(iter_frames(source, [index]))
+def decode_source_frame(source: PixelSource, index: int) -> np.ndarray:
+    """Return the decoded frame at ``index`` (0-based); see :func:`iter_source_frames`."""
+    return next(iter_source_frames(source, [index]))
 
 
-def read_encoded_frame(source: PixelSource, index: int) -> bytes:
+def encoded_source_frame(source: PixelSource, index: int) -> bytes:
     """Return frame ``index`` (0-based) of encapsulated pixel data exactly as stored.
 
     Parameters
@@ -446,7 +548,7 @@ def read_encoded_frame(source: PixelSource, index: int) -> bytes:
 
 
 def decoded_photometric_interpretation(attributes: PixelAttributes) -> str:
-    """Return the Photometric Interpretation of frames as :func:`iter_frames` yields them.
+    """Return the Photometric Interpretation of frames as :func:`iter_source_frames` yields them.
 
     Examples
     --------
