@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,8 +38,8 @@ from medlake.listing import list_files
 from medlake.metastore import stop_server
 from medlake.spark_session import build_session
 from medlake.synthetic.__main__ import main as generate
+from whole_processes import rerun_against_select_1
 
-_ROOT = Path(__file__).resolve().parent.parent
 _INSTANCES_PER_SERIES = 6
 # Per 4 patients the generator writes 4 studies (the first patient has two, the last none), each a CT
 # or MR series plus one RGB or multi-frame instance: instances per series + 1 files per patient.
@@ -62,29 +60,6 @@ def _loop(paths: list[Path], options: HeaderOptions) -> float:
         if record.outcome != "loaded":
             raise RuntimeError(f"Unable to benchmark as {path.name} was not loaded ({record.reason})")
     return time.perf_counter() - started
-
-
-def _submit_seconds(home: Path, *args: str) -> float:
-    """Wall seconds of one ``./spark-submit.sh ARGS`` with ``MEDLAKE_HOME=home``; fails loudly."""
-    started = time.perf_counter()
-    done = subprocess.run([str(_ROOT / "spark-submit.sh"), *args], cwd=_ROOT, capture_output=True, text=True,
-                          env={**os.environ, "MEDLAKE_HOME": str(home)}, check=False)
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
-    return time.perf_counter() - started
-
-
-def _whole_processes(home: Path, data: Path, pairs: int) -> tuple[float, float, float]:
-    """Return the whole-process ingest, the median no-op rerun and the median ``SELECT 1``."""
-    ingest = ("jobs/dicom_ingest.py", "--input", str(data))
-    first = _submit_seconds(home, *ingest)
-    noop, select = [], []
-    for _ in range(pairs):
-        noop.append(_submit_seconds(home, *ingest))
-        select.append(_submit_seconds(home, "jobs/sql.py", "SELECT 1"))
-    subprocess.run([str(_ROOT / "spark-submit.sh"), "--metastore", "stop"], cwd=_ROOT, capture_output=True,
-                   env={**os.environ, "MEDLAKE_HOME": str(home)}, check=False)
-    return first, statistics.median(noop), statistics.median(select)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Unable to benchmark as {parsed} files were parsed and {summary.counts.get('loaded')} loaded "
                   f"of {len(paths)}", file=sys.stderr)
             return 1
-        processes = None if args.tiny or args.pairs < 1 else _whole_processes(root / "submit-home", data, args.pairs)
+        processes = None if args.tiny or args.pairs < 1 else rerun_against_select_1(
+            root / "submit-home", ("jobs/dicom_ingest.py", "--input", str(data)), args.pairs)
     print(summary.one_line())
     print(summary.stage_table())
     print(f"{len(paths)} files, {megabytes:.1f} MB, Spark master {spark.sparkContext.master} ({cores} cores), "

@@ -25,11 +25,8 @@ Not collected by pytest.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,11 +41,11 @@ from medlake.fhir.ingest_job import run_fhir_ingest
 from medlake.spark_session import build_session
 from medlake.synthetic.fhir import write_ndjson
 from medlake.synthetic.roster import iter_roster
+from whole_processes import rerun_against_select_1
 
 #: Resources the generator writes per patient, roughly (measured on seed 0).
 _RESOURCES_PER_PATIENT = 60
 _TINY_PATIENTS = 3
-_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _timed(step: Callable[[], object]) -> float:
@@ -65,28 +62,10 @@ def _jvm_peak_bytes(spark: object) -> int:
                if str(pool.getType()) == "Heap memory")
 
 
-def _submit_seconds(home: Path, *args: str) -> float:
-    """Wall seconds of one ``./spark-submit.sh ARGS`` with ``MEDLAKE_HOME=home``; fails loudly."""
-    started = time.perf_counter()
-    done = subprocess.run([str(_ROOT / "spark-submit.sh"), *args], cwd=_ROOT, capture_output=True, text=True,
-                          env={**os.environ, "MEDLAKE_HOME": str(home)}, check=False)
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
-    return time.perf_counter() - started
-
-
 def _whole_processes(work: Path, data: Path, pairs: int) -> None:
     """Print the whole-process ingest, no-op rerun and ``SELECT 1`` times (medians of ``pairs``)."""
     home = work / "submit-home"
-    ingest = ("jobs/fhir_ingest.py", "--input", str(data))
-    first = _submit_seconds(home, *ingest)
-    noop, select = [], []
-    for _ in range(pairs):
-        noop.append(_submit_seconds(home, *ingest))
-        select.append(_submit_seconds(home, "jobs/sql.py", "SELECT 1"))
-    subprocess.run([str(_ROOT / "spark-submit.sh"), "--metastore", "stop"], cwd=_ROOT, capture_output=True,
-                   env={**os.environ, "MEDLAKE_HOME": str(home)}, check=False)
-    rerun, baseline = statistics.median(noop), statistics.median(select)
+    first, rerun, baseline = rerun_against_select_1(home, ("jobs/fhir_ingest.py", "--input", str(data)), pairs)
     print(f"whole processes (./spark-submit.sh, median of {pairs})        seconds  vs SELECT 1")
     for name, seconds in (("ingest", first), ("no-op rerun (every file unchanged)", rerun),
                           ('jobs/sql.py "SELECT 1"', baseline)):
