@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run medlake's checks: type checks, the test suite (with the library's docstring examples), and
 # every benchmark once at tiny size so they do not rot. Sets up the environment on first use.
-#   ./test.sh                 everything (about 16 minutes on 2 cores, see the README)
+#   ./test.sh                 everything (about 25 minutes on 2 cores, see the README)
 #   ./test.sh -m "not slow"   pytest options are passed through; benchmarks run only without options
 # Ends with one line of wall seconds per phase (set-up, mypy, pytest, benchmarks).
 set -euo pipefail
