@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from medlake.config import load_config
+from medlake.metastore import stop_server
 from tests.conftest import ROOT
 
 
 @dataclass(frozen=True)
 class DemoResult:
-    """The demo's home, output and wall seconds."""
+    """The demo's home and output."""
 
     home: Path
     result: subprocess.CompletedProcess[str]
-    seconds: float
 
 
 @pytest.fixture(scope="session")
@@ -28,9 +28,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoResult]:
     """The demo on the ``local`` profile (its shared metastore server, stopped at the end)."""
     home = tmp_path_factory.mktemp("demo-home")
     environ = {**os.environ, "MEDLAKE_HOME": str(home), "MEDLAKE_PROFILE": "local"}
-    started = time.monotonic()
     result = subprocess.run([str(ROOT / "demo.sh")], cwd=ROOT, env=environ, capture_output=True, text=True,
                             timeout=1200, check=False)
-    yield DemoResult(home, result, time.monotonic() - started)
-    subprocess.run([str(ROOT / "spark-submit.sh"), "--metastore", "stop"], cwd=ROOT, env=environ, check=False,
-                   capture_output=True)
+    yield DemoResult(home, result)
+    stop_server(load_config("local", environ=environ))
